@@ -1,0 +1,224 @@
+"""One exception hierarchy for every fault: bad input, configuration, transport and server.
+
+Every error carries ``status``, ``code``, ``request_id`` and ``message`` so callers can
+branch on data rather than on message text. Input and configuration errors are also
+``ValueError`` subclasses, raised before any request is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "QwenVLError",
+    "InputValidationError",
+    "ConfigurationError",
+    "APIError",
+    "BadRequestError",
+    "ContentModerationError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "APITimeoutError",
+    "APIConnectionError",
+    "IncompleteStreamError",
+    "error_from_response",
+    "error_from_payload",
+]
+
+
+class QwenVLError(Exception):
+    """Base class of every error this package raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.body = body
+
+    def __str__(self) -> str:
+        extra = [
+            f"{name}={value}"
+            for name, value in (("status", self.status), ("code", self.code), ("request_id", self.request_id))
+            if value is not None
+        ]
+        return f"{self.message} ({', '.join(extra)})" if extra else self.message
+
+    def __reduce__(self):  # keep errors picklable (multiprocessing, LangChain tracing)
+        return (_rebuild, (type(self), self.message, self.status, self.code, self.request_id))
+
+
+def _rebuild(cls, message, status, code, request_id):
+    return cls(message, status=status, code=code, request_id=request_id)
+
+
+class InputValidationError(QwenVLError, ValueError):
+    """Bad input found before any request was sent (media, options, messages)."""
+
+
+class ConfigurationError(QwenVLError, ValueError):
+    """The client cannot be configured (no API key, unknown region, ...)."""
+
+
+class APIError(QwenVLError):
+    """The server answered with an error."""
+
+
+class BadRequestError(APIError):
+    """HTTP 400: the request was rejected as invalid."""
+
+
+class ContentModerationError(BadRequestError):
+    """``data_inspection_failed``: input or output was blocked by content moderation."""
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: the key is missing, wrong, or belongs to another region."""
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403: not allowed, not purchased, or an expired upload policy."""
+
+
+class NotFoundError(APIError):
+    """HTTP 404: unknown model or endpoint."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429: throttled; retried with backoff before it reaches you."""
+
+
+class ServerError(APIError):
+    """HTTP 5xx (and 408/409 after retries)."""
+
+
+class APIConnectionError(QwenVLError):
+    """The server could not be reached or the connection broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class IncompleteStreamError(APIConnectionError):
+    """A stream ended before ``[DONE]`` or a finish reason: the answer would be truncated."""
+
+
+_CODE_CLASSES: dict[str, type[APIError]] = {
+    "datainspectionfailed": ContentModerationError,
+    "data_inspection_failed": ContentModerationError,
+    "invalidapikey": AuthenticationError,
+    "invalid_api_key": AuthenticationError,
+    "accessdenied": PermissionDeniedError,
+    "modelnotfound": NotFoundError,
+    "model_not_found": NotFoundError,
+    "model_not_supported": NotFoundError,
+    "throttling": RateLimitError,
+    "limit_requests": RateLimitError,
+    "insufficient_quota": RateLimitError,
+    "internalerror": ServerError,
+    "internal_error": ServerError,
+    "modelservingerror": ServerError,
+    "modelunavailable": ServerError,
+    "requesttimeout": ServerError,
+}
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def _class_for(status: int | None, code: str | None) -> type[APIError]:
+    if code:
+        key = code.lower()
+        if key in _CODE_CLASSES:
+            return _CODE_CLASSES[key]
+        head = key.split(".", 1)[0]
+        if head in _CODE_CLASSES:
+            return _CODE_CLASSES[head]
+    if status is not None:
+        if status in _STATUS_CLASSES:
+            return _STATUS_CLASSES[status]
+        if status >= 500 or status in (408, 409):
+            return ServerError
+        if 400 <= status < 500:
+            return BadRequestError
+    return APIError
+
+
+def error_from_payload(
+    payload: Any, *, status: int | None = None, request_id: str | None = None
+) -> APIError:
+    """Build the typed error for a parsed error body of either mode.
+
+    Compatible mode: ``{"error": {"message", "type", "code"}, "request_id"?}``;
+    native mode: ``{"code", "message", "request_id"}``.
+    """
+    message = None
+    code = None
+    if isinstance(payload, Mapping):
+        err = payload.get("error")
+        if isinstance(err, Mapping):
+            message = err.get("message")
+            code = err.get("code") or err.get("type")
+        elif isinstance(err, str):
+            message = err
+        if message is None:
+            message = payload.get("message")
+        code = code or payload.get("code")
+        request_id = payload.get("request_id") or payload.get("id") or request_id
+    elif isinstance(payload, str) and payload.strip():
+        message = _shorten(payload)
+    code = str(code) if code is not None else None
+    if not message:
+        message = f"DashScope returned HTTP {status}" if status else "DashScope returned an error"
+    cls = _class_for(status, code)
+    return cls(str(message), status=status, code=code, request_id=request_id, body=payload)
+
+
+def error_from_response(status: int, content: bytes, headers: Mapping[str, str]) -> APIError:
+    """Build the typed error for an HTTP error response (JSON, SSE-framed JSON, HTML or empty)."""
+    request_id = headers.get("x-request-id") or headers.get("x-dashscope-request-id")
+    text = content.decode("utf-8", "replace").strip()
+    payload: Any = text
+    if text:
+        candidate = text
+        if candidate.startswith("data:") or candidate.startswith("event:") or candidate.startswith("id:"):
+            data_lines = [
+                line[5:].strip() for line in candidate.splitlines() if line.startswith("data:")
+            ]
+            candidate = "\n".join(data_lines)
+        try:
+            payload = json.loads(candidate)
+        except ValueError:
+            if "<html" in text[:500].lower():
+                payload = f"non-JSON error page: {_shorten(_strip_tags(text))}"
+    return error_from_payload(payload, status=status, request_id=request_id)
+
+
+def _strip_tags(text: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
