@@ -217,3 +217,28 @@ def test_parse_native_error_event():
     with pytest.raises(Exception) as info:
         parse_native({"code": "InvalidParameter", "message": "bad", "request_id": "n2"})
     assert info.value.request_id == "n2" and info.value.code == "InvalidParameter"
+
+
+# ------------------------------------------------------------------ structured output helpers
+
+from qwen_vl_core.structured import extract_json, json_schema_format  # noqa: E402
+
+
+def test_json_schema_format():
+    rf = json_schema_format({"title": "My Invoice", "type": "object"}, strict=True)
+    assert rf == {"type": "json_schema", "json_schema": {"name": "My_Invoice", "schema": {"title": "My Invoice", "type": "object"}, "strict": True}}
+    with pytest.raises(InputValidationError):
+        json_schema_format("nope")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": 1}', '```json\n{"a": 1}\n```', 'Here you go:\n```\n{"a": 1}\n```\nDone.', 'Sure! {"a": 1} hope it helps'],
+)
+def test_extract_json_tolerates_fences_and_prose(text):
+    assert extract_json(text) == {"a": 1}
+
+
+def test_extract_json_raises_on_no_json():
+    with pytest.raises(ValueError):
+        extract_json("no json here")
