@@ -61,10 +61,10 @@ def test_bad_base_url():
 
 
 def test_key_order_argument_env_dotenv_credentials(tmp_path, monkeypatch):
-    home = tmp_path / "home"
+    home = tmp_path / "h"
     (home / ".alibabacloud").mkdir(parents=True)
     (home / ".alibabacloud" / "credentials").write_text("[default]\ndashscope_api_key = sk-cred\n")
-    cwd = tmp_path / "cwd"
+    cwd = tmp_path / "w"
     cwd.mkdir()
     assert find_api_key(cwd=cwd, home=home).get_secret_value() == "sk-cred"
     (cwd / ".env").write_text('# comment\nexport DASHSCOPE_API_KEY="sk-dotenv"\n')
