@@ -1,0 +1,158 @@
+"""Token-neutral client-side downscale and OCR-safe encoding.
+
+The target size is the server's own ``smart_resize`` result (:func:`qwen_vl_core.tokens.image_geometry`),
+so the server finds nothing left to resize: billed tokens stay identical while far fewer bytes travel.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import TYPE_CHECKING
+
+from ..models import ModelCapabilities
+from ..tokens import image_geometry
+from .formats import LOSSLESS_IMAGE_FORMATS, webp_is_lossless
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = [
+    "plan_downscale",
+    "exif_orientation",
+    "oriented_size",
+    "has_alpha",
+    "wants_lossless",
+    "prepare",
+    "downscale",
+    "encode",
+    "JPEG_QUALITY",
+]
+
+JPEG_QUALITY = 92
+_ROTATED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+_ICC_SAFE_MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "1"})
+_PHOTO_MODES = frozenset({"RGB", "CMYK", "YCbCr", "LAB", "HSV"})
+
+
+def plan_downscale(
+    width: int,
+    height: int,
+    model: str | ModelCapabilities = "qwen3-vl-plus",
+    *,
+    high_resolution: bool = False,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+) -> tuple[int, int] | None:
+    """``(width, height)`` to downscale to, or ``None`` when sending the original costs the same.
+
+    Only a true downscale (no side grows, fewer pixels) whose result the server keeps unchanged
+    is planned, so the resize can never change the billed image tokens.
+    """
+    options = dict(high_resolution=high_resolution, min_pixels=min_pixels, max_pixels=max_pixels)
+    geo = image_geometry(width, height, model, **options)
+    if geo.width > width or geo.height > height or geo.width * geo.height >= width * height:
+        return None
+    again = image_geometry(geo.width, geo.height, model, **options)
+    if (again.width, again.height) != (geo.width, geo.height):
+        return None
+    return geo.width, geo.height
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """EXIF orientation tag (1..8; 1 when absent or unreadable). Reads metadata only."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+        return int(value) if int(value) in range(1, 9) else 1
+    except Exception:  # malformed EXIF must not block an otherwise valid image
+        return 1
+
+
+def oriented_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` as displayed, after the EXIF orientation is applied."""
+    w, h = img.size
+    return (h, w) if exif_orientation(img) in _ROTATED else (w, h)
+
+
+def has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
+
+
+def wants_lossless(fmt: str | None, img: Image.Image, data: bytes | None = None) -> bool:
+    """Whether a downscaled ``img`` must stay lossless (PNG) to keep text and line art intact.
+
+    Lossless sources (PNG, BMP, TIFF, lossless WEBP), alpha, and palette/grayscale/bilevel
+    images without a photo format stay PNG; photos (JPEG, lossy WEBP, HEIC, RGB) become JPEG.
+    """
+    if fmt in LOSSLESS_IMAGE_FORMATS or has_alpha(img):
+        return True
+    if fmt == "WEBP":
+        return data is not None and webp_is_lossless(data)
+    if fmt in ("JPEG", "MPO", "HEIC"):
+        return False
+    return img.mode not in _PHOTO_MODES
+
+
+def prepare(
+    img: Image.Image, target: tuple[int, int] | None = None, *, owned: bool = True
+) -> tuple[Image.Image, bytes | None]:
+    """Decode ``img`` upright, in a mode LANCZOS and PNG/JPEG handle; also its usable ICC profile.
+
+    For an image we opened ourselves (``owned``) this takes the first frame and lets JPEG decode
+    at a reduced scale no smaller than ``target`` (display orientation); a caller's image object
+    is never modified (its current frame is used).
+    """
+    from PIL import ImageOps
+
+    if owned:
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        if target is not None and getattr(img, "format", None) in ("JPEG", "MPO"):
+            tw, th = target
+            if exif_orientation(img) in _ROTATED:
+                tw, th = th, tw
+            img.draft(img.mode if img.mode in ("RGB", "L") else None, (tw, th))
+    icc = img.info.get("icc_profile") if img.mode in _ICC_SAFE_MODES else None
+    upright = ImageOps.exif_transpose(img) if exif_orientation(img) != 1 else img
+    return _normalize_mode(upright or img), icc
+
+
+def downscale(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to exactly ``size`` (width, height) with LANCZOS."""
+    from PIL import Image
+
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def encode(img: Image.Image, *, lossless: bool, icc_profile: bytes | None = None) -> tuple[bytes, str]:
+    """``(bytes, mime)``: PNG when ``lossless`` (or alpha), else JPEG quality 92 with 4:4:4 chroma."""
+    buf = BytesIO()
+    if lossless or has_alpha(img):
+        img.save(buf, "PNG", optimize=False, icc_profile=icc_profile)
+        return buf.getvalue(), "image/png"
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    img.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False, icc_profile=icc_profile)
+    return buf.getvalue(), "image/jpeg"
+
+
+def _normalize_mode(img: Image.Image) -> Image.Image:
+    """Convert modes LANCZOS cannot filter or PNG cannot store (1, P, CMYK, 16-bit, float ...)."""
+    mode = img.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return img
+    if mode == "1":
+        return img.convert("L")
+    if mode in ("P", "PA"):
+        return img.convert("RGBA" if has_alpha(img) else "RGB")
+    if mode == "La":
+        return img.convert("LA")
+    if mode == "RGBa":
+        return img.convert("RGBA")
+    if mode.startswith("I;16") or mode == "I":
+        wide = img.convert("I")
+        if mode == "I" and wide.getextrema()[1] <= 255:
+            return wide.convert("L")
+        return wide.point(lambda v: v * (1 / 256)).convert("L")
+    if mode == "F":
+        return img.convert("L")
+    return img.convert("RGBA" if "A" in img.getbands() else "RGB")

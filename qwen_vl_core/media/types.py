@@ -1,0 +1,87 @@
+"""Options in, results out: the data types of media resolution, and the documented input limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..tokens import VIDEO_MAX_FRAMES, VIDEO_MIN_FRAMES
+from .policy import LocalFilePolicy
+
+__all__ = [
+    "MediaOptions",
+    "PendingUpload",
+    "ResolvedMedia",
+    "MAX_DATA_URL_BYTES",
+    "MAX_IMAGE_BYTES",
+    "MAX_VIDEO_UPLOAD_BYTES",
+    "MIN_SIDE_PX",
+    "MAX_ASPECT_RATIO",
+    "MIN_FRAMES",
+    "MAX_FRAMES",
+]
+
+MAX_DATA_URL_BYTES = 10 * 1024 * 1024  # server: "max bytes per data-uri item : 10485760"
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # one image (or frame) as sent
+MAX_VIDEO_UPLOAD_BYTES = 100 * 1024 * 1024  # a local video through temporary storage
+MIN_SIDE_PX = 10  # each side must be MORE than this
+MAX_ASPECT_RATIO = 200  # long side / short side, at most
+MIN_FRAMES = VIDEO_MIN_FRAMES
+MAX_FRAMES = VIDEO_MAX_FRAMES
+
+
+@dataclass(frozen=True)
+class MediaOptions:
+    """How local media are prepared: downscale, upload of large files, local-file policy."""
+
+    resize: bool = True
+    upload: bool = True
+    policy: LocalFilePolicy = LocalFilePolicy()
+    max_data_url_bytes: int = MAX_DATA_URL_BYTES
+
+
+@dataclass
+class PendingUpload:
+    """A payload too large for a data URL, waiting for :class:`~qwen_vl_core.media.UploadSession`."""
+
+    data: bytes
+    filename: str
+    mime: str
+    source: str
+
+    def __repr__(self) -> str:  # never dump megabytes into logs
+        size = len(self.data)
+        return f"PendingUpload(filename={self.filename!r}, mime={self.mime!r}, size={size}, source={self.source!r})"
+
+
+@dataclass
+class ResolvedMedia:
+    """One media input, ready for the wire (``url``) or for upload (``pending``, then set ``url``).
+
+    ``width``/``height`` are the original size as displayed (EXIF orientation applied);
+    ``sent_width``/``sent_height`` the size actually sent. ``notes`` records silent decisions
+    (first frame of a multi-page TIFF, HEIC size unchecked, ...).
+    """
+
+    kind: Literal["image", "video"]
+    url: str | None
+    pending: PendingUpload | None
+    source: str
+    mime: str | None
+    width: int | None
+    height: int | None
+    sent_width: int | None
+    sent_height: int | None
+    sent_bytes: int
+    resized: bool
+    format: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        url = self.url if self.url is None or not self.url.startswith("data:") else f"<data URL, {len(self.url)} chars>"
+        size = f", {self.sent_width}x{self.sent_height}" if self.sent_width else ""
+        return (
+            f"ResolvedMedia(kind={self.kind!r}, source={self.source!r}, url={url!r}, "
+            f"mime={self.mime!r}{size}, sent_bytes={self.sent_bytes}, resized={self.resized}, "
+            f"pending={self.pending!r})"
+        )
