@@ -216,7 +216,8 @@ class QwenVLClient:
     # ---------------------------------------------------------------- sync API
 
     def chat(self, messages: Messages, *, model: str, **options: Any) -> ChatResult:
-        """One complete answer. Stream-only models are streamed and aggregated transparently."""
+        """One complete answer. Stream-only models and thinking calls (which DashScope only serves
+        streamed) are streamed and aggregated transparently."""
         req = self.prepare(messages, model=model, stream=False, **options)
         if req.plan.stream:
             acc = StreamAccumulator()

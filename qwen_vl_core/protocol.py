@@ -159,7 +159,10 @@ def plan_request(caps: ModelCapabilities, options: Mapping[str, Any], *, stream:
             raise InputValidationError(f"ocr_task needs a qwen-vl-ocr model, not {name!r}")
         if tools or structured:
             raise InputValidationError("ocr_task cannot be combined with tools or response_format")
-    wire_stream = stream or caps.stream_only
+    # A call that thinks is streamed on the wire and aggregated by chat(): long reasoning would hit
+    # the 180 s non-streaming timeout (seed 003 recommends streaming), and some models refuse
+    # non-streaming thinking ("enable_thinking must be set to false for non-streaming calls").
+    wire_stream = stream or caps.stream_only or (caps.known and thinking_on)
     return RequestPlan(native=native, stream=wire_stream, send_thinking=send_thinking, thinking_on=thinking_on)
 
 

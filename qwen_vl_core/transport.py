@@ -140,6 +140,7 @@ class Transport:
         self._aclient = async_http_client
         self._own_client = http_client is None
         self._own_aclient = async_http_client is None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
 
     # clients are created lazily, so a sync user never builds an async pool and vice versa
     @property
@@ -150,8 +151,15 @@ class Transport:
 
     @property
     def async_client(self) -> httpx.AsyncClient:
+        # An owned pool is tied to the event loop it was first used on: pooled connections of a
+        # finished loop (asyncio.run called again, a new loop per test or per request) cannot be
+        # reused, so a new loop gets a new pool. The old one is dropped, its loop being gone.
+        loop = _running_loop()
+        if self._aclient is not None and self._own_aclient and loop is not None and loop is not self._aclient_loop:
+            self._aclient = None
         if self._aclient is None:
             self._aclient = httpx.AsyncClient(timeout=self.timeout, limits=self._limits)
+            self._aclient_loop = loop
         return self._aclient
 
     def close(self) -> None:
@@ -281,6 +289,13 @@ class Transport:
                     raise _wrap_transport_error(exc, url) from exc
             await asyncio.sleep(delay)
             attempt += 1
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _as_stream_fault(exc: httpx.TransportError, url: str, request_id: str | None) -> QwenVLError:
