@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import InputValidationError
 
-__all__ = ["json_schema_format", "json_object_format", "extract_json", "JSON_HINT"]
+__all__ = ["json_schema_format", "json_object_format", "extract_json", "schema_errors", "JSON_HINT"]
 
 JSON_HINT = "Respond with a single JSON object only."
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
@@ -57,3 +57,26 @@ def extract_json(text: str) -> Any:
             except ValueError:
                 continue
     return json.loads(stripped)  # raises with the position of the first problem
+
+
+def schema_errors(value: Any, schema: Mapping[str, Any], *, limit: int = 10) -> list[str]:
+    """Problems of ``value`` against a JSON Schema, as ``"$.items[0].price: 'x' is not of type
+    'number'"`` lines (at most ``limit``); empty when valid. Uses the ``jsonschema`` library with
+    the validator the schema's ``$schema`` names (Draft 2020-12 by default)."""
+    from jsonschema import validators
+    from jsonschema.exceptions import SchemaError
+
+    cls = validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        raise InputValidationError(f"invalid JSON schema: {exc.message}") from None
+    found = sorted(cls(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    return [f"{_json_path(e.absolute_path)}: {e.message}" for e in found[:limit]]
+
+
+def _json_path(path: Any) -> str:
+    out = "$"
+    for token in path:
+        out += f"[{token}]" if isinstance(token, int) else f".{token}"
+    return out
