@@ -169,7 +169,9 @@ class Transport:
 
     async def aclose(self) -> None:
         if self._aclient is not None and self._own_aclient:
-            await self._aclient.aclose()
+            if self._aclient_loop in (None, _running_loop()):
+                await self._aclient.aclose()
+            # else: a pool of an earlier event loop cannot be closed from this one; drop it
             self._aclient = None
 
     # ------------------------------------------------------------------ sync

@@ -1,0 +1,529 @@
+"""``ChatQwenVL``: Qwen-VL vision-language models (DashScope / Model Studio) as a LangChain chat model.
+
+A thin adapter: messages are converted by :mod:`langchain_qwen_vl._convert`, everything else
+(media resolution, request bodies, thinking rules, streaming, retries, typed errors) is done by
+:class:`qwen_vl_core.QwenVLClient`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput, LangSmithParams
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+from qwen_vl_core import QwenVLClient, QwenVLError, get_capabilities
+from qwen_vl_core import ChatResult as CoreResult
+from qwen_vl_core.protocol import CHAT_OPTIONS
+from typing_extensions import Self
+
+try:  # langchain-core >= 1.1
+    from langchain_core.language_models.model_profile import ModelProfile
+except ImportError:  # pragma: no cover - older cores have no model profiles
+    ModelProfile = dict  # type: ignore[misc,assignment]
+
+from ._convert import (
+    delta_to_chunk,
+    ensure_json_hint,
+    final_chunk,
+    note_delta,
+    result_to_message,
+    to_core_messages,
+)
+from ._structured import (
+    JsonMessageParser,
+    choose_method,
+    is_pydantic_class,
+    response_format_for,
+    tool_parser,
+    with_raw,
+)
+from ._tokens import text_tokens, wire_tokens
+
+__all__ = ["ChatQwenVL"]
+
+logger = logging.getLogger("langchain_qwen_vl")
+
+# Fields sent as request options when set (None means "server default, not sent").
+_OPTION_FIELDS = (
+    "temperature", "max_tokens", "top_p", "seed", "enable_thinking", "thinking_budget",
+    "high_resolution", "min_pixels", "max_pixels", "fps",
+)  # fmt: skip
+_MEDIA_FIELDS = ("high_resolution", "min_pixels", "max_pixels", "fps")
+
+
+class ChatQwenVL(BaseChatModel):
+    """Qwen-VL chat model on DashScope (Alibaba Cloud Model Studio).
+
+    Setup: ``pip install "qwen-vl-integrations[langchain]"`` and set ``DASHSCOPE_API_KEY`` (or pass
+    ``api_key``; a ``.env`` file or ``~/.alibabacloud/credentials`` also work). Keys are per region:
+    pass ``region="singapore"`` (or ``"us"``, ``"hongkong"``) for an international key, or
+    ``base_url`` for any OpenAI-compatible server (vLLM, SGLang).
+
+    Example:
+        ```python
+        from langchain_core.messages import HumanMessage
+        from langchain_qwen_vl import ChatQwenVL
+
+        llm = ChatQwenVL(model="qwen3-vl-plus")
+        msg = HumanMessage(content=[
+            {"type": "image", "url": "https://example.com/cat.jpg"},   # or a local path
+            {"type": "text", "text": "What is in this picture?"},
+        ])
+        print(llm.invoke([msg]).text)
+        ```
+
+    Input: any mix of LangChain v1 ``image``/``video`` blocks (``url`` / ``base64`` + ``mime_type`` /
+    ``path``), v0 blocks, OpenAI ``image_url`` / ``video_url`` parts, frame lists
+    ``{"type": "video", "video": [frame, ...], "fps": 2}``, DashScope-native ``{"image": ...}`` /
+    ``{"video": ...}``; wherever a URL goes, a local path or ``file://`` URI also works (read under
+    ``allow_local_files`` / ``allowed_dirs``, downscaled token-neutrally, uploaded to DashScope
+    temporary storage when too large for a data URL).
+
+    Output: reasoning in ``additional_kwargs["reasoning_content"]`` and as a ``reasoning`` block in
+    ``content_blocks`` (in ``content`` too with ``output_version="v1"``); ``usage_metadata`` with
+    ``input_token_details`` ``image`` / ``video`` / ``cache_read`` and ``output_token_details``
+    ``reasoning`` where the server reports them; ``response_metadata`` with ``model_name``,
+    ``finish_reason``, ``request_id``, ``model_provider="dashscope"`` and ``partial`` (True when
+    DashScope cut the answer short after its ~180 s limit).
+
+    Thinking: stream-only and always-thinking models (QVQ, ``*-thinking``) work with ``invoke``
+    (streamed and aggregated underneath). Structured output and forced tool calls need thinking off:
+    on a hybrid model (``qwen3-vl-plus``, ``qwen3.5-plus``, ...) whose ``enable_thinking`` you did not
+    set, thinking is turned off for that call; with ``enable_thinking=True`` or an always-thinking
+    model you get an ``InputValidationError`` before anything is sent.
+
+    Errors are :mod:`qwen_vl_core.errors` types (``RateLimitError``, ``IncompleteStreamError``, ...),
+    each with ``status``, ``code`` and ``request_id``.
+    """
+
+    model: str = Field(default="qwen3-vl-plus", alias="model_name")
+    """Model name: ``qwen3-vl-plus``, ``qwen3-vl-flash``, ``qwen3.5-plus``, ``qvq-max``, ``qwen-vl-max``, ..."""
+    api_key: SecretStr | None = Field(default=None, alias="dashscope_api_key")
+    """DashScope key; found from ``DASHSCOPE_API_KEY``, ``./.env`` or ``~/.alibabacloud/credentials`` if unset."""
+    region: str | None = None
+    """``beijing`` (default), ``singapore``, ``us`` or ``hongkong`` (also ``DASHSCOPE_REGION``)."""
+    base_url: str | None = None
+    """Overrides ``region`` (also ``DASHSCOPE_BASE_URL``); any OpenAI-compatible base works."""
+    workspace: str | None = None
+    """Model Studio workspace id, sent as ``X-DashScope-WorkSpace``."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    enable_thinking: bool | None = None
+    """None: the model's default (off for Qwen3-VL, on for Qwen3.5)."""
+    thinking_budget: int | None = None
+    high_resolution: bool | None = None
+    """Sent as ``vl_high_resolution_images`` (token cap 16384 per image)."""
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    fps: float | None = None
+    """Frames per second sampled from videos (0.1 to 10)."""
+    timeout: float | None = Field(default=120.0, alias="request_timeout")
+    max_retries: int = 2
+    """Retries for 408/409/429/5xx and connection errors, with backoff honouring ``Retry-After``."""
+    streaming: bool = False
+    """Use the streaming API for ``invoke`` too."""
+    stream_usage: bool = True
+    """Ask for token usage at the end of streams."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Anything else: core options (``top_k``, ``presence_penalty``, ...) or extra body fields."""
+    resize: bool = True
+    """Downscale local images to what the model would see anyway (never changes the token count)."""
+    upload: bool = True
+    """Upload local files too large for a data URL to DashScope temporary storage (48 h)."""
+    allow_local_files: bool = True
+    allowed_dirs: list[str] | None = None
+    """If set, local files must lie inside one of these directories."""
+    default_headers: dict[str, str] | None = None
+
+    _client: QwenVLClient = PrivateAttr()
+
+    model_config = ConfigDict(populate_by_name=True, protected_namespaces=())
+
+    # ------------------------------------------------------------------ construction
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            # Surface the core's own typed error (no key, bad region, ...) rather than pydantic's wrapper.
+            for error in exc.errors():
+                cause = (error.get("ctx") or {}).get("error")
+                if isinstance(cause, QwenVLError):
+                    raise cause from None
+            raise
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: Any) -> Any:
+        """Unknown constructor arguments go to ``model_kwargs`` (with a warning), never silently nowhere."""
+        if not isinstance(values, dict):
+            return values
+        known = set()
+        for name, field in cls.model_fields.items():
+            known.add(name)
+            if field.alias:
+                known.add(field.alias)
+        extra = {k: values[k] for k in list(values) if k not in known}
+        if not extra:
+            return values
+        values = {k: v for k, v in values.items() if k not in extra}
+        kwargs = dict(values.get("model_kwargs") or {})
+        for key, value in extra.items():
+            warnings.warn(
+                f"{key!r} is not a ChatQwenVL parameter; it is passed in model_kwargs", UserWarning, stacklevel=4
+            )
+            kwargs[key] = value
+        values["model_kwargs"] = kwargs
+        return values
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value]
+        return value or None
+
+    @field_validator("model_kwargs")
+    @classmethod
+    def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in cls.model_fields or key in ("model", "messages", "stream", "api_key"):
+                raise ValueError(f"{key!r} is a ChatQwenVL parameter or set per request; do not put it in model_kwargs")
+        return value
+
+    @model_validator(mode="after")
+    def _build_client(self) -> Self:
+        """One pooled client per model instance (and its copies), built once."""
+        self._client = QwenVLClient(
+            api_key=self.api_key,
+            region=self.region,
+            base_url=self.base_url,
+            workspace=self.workspace,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            resize=self.resize,
+            upload=self.upload,
+            allow_local_files=self.allow_local_files,
+            allowed_dirs=self.allowed_dirs,
+            default_headers=self.default_headers,
+        )
+        if self.api_key is None:
+            self.api_key = self._client.api_key
+        return self
+
+    @property
+    def client(self) -> QwenVLClient:
+        """The underlying :class:`qwen_vl_core.QwenVLClient` (for OCR tasks and other core features)."""
+        return self._client
+
+    def close(self) -> None:
+        """Close pooled connections (the model stays usable: pools are re-created on demand)."""
+        self._client.close()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ LangChain metadata
+
+    @property
+    def _llm_type(self) -> str:
+        return "qwen-vl-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_qwen_vl", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "DASHSCOPE_API_KEY"}
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        params = {name: getattr(self, name) for name in _OPTION_FIELDS if getattr(self, name) is not None}
+        if self.stop:
+            params["stop"] = list(self.stop)
+        params["stream_usage"] = self.stream_usage
+        return {**params, **self.model_kwargs}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model, **self._default_params}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="dashscope",
+            ls_model_name=kwargs.get("model") or self.model,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or self.max_tokens
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        stop = stop or kwargs.get("stop") or self.stop
+        if stop:
+            params["ls_stop"] = [stop] if isinstance(stop, str) else list(stop)
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        caps = get_capabilities(self.model)
+        return ModelProfile(
+            max_input_tokens=caps.context_window,
+            max_output_tokens=caps.max_output,
+            text_inputs=True,
+            image_inputs=True,
+            image_url_inputs=True,
+            video_inputs=caps.video,
+            audio_inputs=False,
+            pdf_inputs=False,
+            reasoning_output=caps.thinking != "never",
+            text_outputs=True,
+            tool_calling=caps.tools,
+            tool_choice=caps.tools,
+            tool_call_streaming=caps.tools,
+            structured_output=bool(caps.structured_output),
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+        """(model, core messages, core options) for one call; per-call kwargs win over fields."""
+        call = dict(kwargs)
+        call.pop("stream", None)
+        model = call.pop("model", None) or self.model
+        options = {name: getattr(self, name) for name in _OPTION_FIELDS if getattr(self, name) is not None}
+        options["stream_usage"] = self.stream_usage
+        extra_body: dict[str, Any] = {}
+        for key, value in self.model_kwargs.items():
+            (options if key in CHAT_OPTIONS else extra_body)[key] = value
+        if extra_body:
+            options["extra_body"] = {**extra_body, **(options.get("extra_body") or {})}
+        stop = stop if stop is not None else self.stop
+        if stop:
+            options["stop"] = list(stop)
+        options.update(call)  # unknown per-call options raise TypeError in the core
+        core_messages = to_core_messages(messages)
+        response_format = options.get("response_format")
+        if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+            core_messages = ensure_json_hint(core_messages)
+        return model, core_messages, options
+
+    def _chat_result(self, result: CoreResult, model: str) -> ChatResult:
+        message = result_to_message(result, model=model)
+        if result.partial:
+            logger.warning(
+                "DashScope returned a partial answer (request_id=%s): the server stopped generating "
+                "before the end; response_metadata['partial'] is True",
+                result.request_id,
+            )
+        llm_output = {"model_name": message.response_metadata["model_name"]}
+        if result.usage is not None:
+            llm_output["token_usage"] = result.usage.to_dict()
+        return ChatResult(
+            generations=[ChatGeneration(message=message, generation_info={"finish_reason": result.finish_reason})],
+            llm_output=llm_output,
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        model, core_messages, options = self._request(messages, stop, kwargs)
+        return self._chat_result(self._client.chat(core_messages, model=model, **options), model)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        model, core_messages, options = self._request(messages, stop, kwargs)
+        return self._chat_result(await self._client.achat(core_messages, model=model, **options), model)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # LangChain's stream() reports each chunk to the callbacks itself.
+        model, core_messages, options = self._request(messages, stop, kwargs)
+        summary = CoreResult()
+        for delta in self._client.stream(core_messages, model=model, **options):
+            note_delta(summary, delta)
+            chunk = delta_to_chunk(delta)
+            if chunk is not None:
+                yield ChatGenerationChunk(message=chunk)
+        yield self._last_chunk(summary, model)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        model, core_messages, options = self._request(messages, stop, kwargs)
+        summary = CoreResult()
+        async for delta in self._client.astream(core_messages, model=model, **options):
+            note_delta(summary, delta)
+            chunk = delta_to_chunk(delta)
+            if chunk is not None:
+                yield ChatGenerationChunk(message=chunk)
+        yield self._last_chunk(summary, model)
+
+    def _last_chunk(self, summary: CoreResult, model: str) -> ChatGenerationChunk:
+        if summary.partial:
+            logger.warning(
+                "DashScope returned a partial answer (request_id=%s); response_metadata['partial'] is True",
+                summary.request_id,
+            )
+        return ChatGenerationChunk(message=final_chunk(summary, model=model))
+
+    # ------------------------------------------------------------------ tools and structured output
+
+    def bind_tools(
+        self,
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | Mapping[str, Any] | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (LangChain tools, functions, Pydantic classes, TypedDicts or OpenAI tool dicts).
+
+        ``tool_choice``: ``"auto"``, ``"none"``, ``"required"`` (``"any"`` is an alias), a tool name,
+        ``True`` (the only tool, or any tool when there are several), or an OpenAI tool-choice dict.
+        A forced choice turns thinking off for the call on hybrid models (see the class docs).
+        """
+        formatted = [convert_to_openai_tool(t, strict=strict) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = _tool_choice(tool_choice, formatted)
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: Mapping[str, Any] | type | None = None,
+        *,
+        method: Literal["json_schema", "json_mode", "function_calling"] | None = None,
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict | Any]:
+        """Return outputs shaped by ``schema`` (Pydantic class, TypedDict, JSON Schema dict).
+
+        ``method`` defaults to what the model supports: ``json_schema`` (``response_format``
+        json_schema), else ``function_calling`` (a forced tool call), else ``json_mode``
+        (``response_format`` json_object; a JSON instruction is added to the prompt when no message
+        mentions JSON). On hybrid-thinking models thinking is turned off for these calls.
+        With ``include_raw=True`` the result is ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}``.
+        """
+        if kwargs.pop("tools", None):
+            raise ValueError("with_structured_output does not take tools; use bind_tools for tool calling")
+        caps = get_capabilities(self.model)
+        method = choose_method(caps, method)
+        if schema is None and method != "json_mode":
+            raise ValueError(f"schema is required for method={method!r}; only json_mode works without one")
+        pydantic_schema = is_pydantic_class(schema)
+        ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        if method == "function_calling":
+            tool_name = convert_to_openai_tool(schema)["function"]["name"]
+            # An always-thinking model cannot be forced to call a tool: ask, don't force.
+            choice = None if caps.known and caps.thinking == "always" else tool_name
+            llm = self.bind_tools(
+                [schema], tool_choice=choice, strict=strict, parallel_tool_calls=False,
+                ls_structured_output_format=ls_format, **kwargs,
+            )  # fmt: skip
+            parser: Runnable = tool_parser(schema, tool_name)
+        elif method == "json_schema":
+            llm = self.bind(
+                response_format=response_format_for(schema, strict=strict), ls_structured_output_format=ls_format, **kwargs
+            )
+            parser = JsonMessageParser(pydantic_object=schema if pydantic_schema else None)
+        else:
+            ls_format["kwargs"] = {"method": method}
+            llm = self.bind(response_format={"type": "json_object"}, ls_structured_output_format=ls_format, **kwargs)
+            parser = JsonMessageParser(pydantic_object=schema if pydantic_schema else None)
+        return with_raw(llm, parser) if include_raw else llm | parser
+
+    # ------------------------------------------------------------------ token counting
+
+    def get_num_tokens(self, text: str) -> int:
+        """Approximate text tokens (about 4 ASCII characters or 1 CJK character per token)."""
+        return text_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool] | None = None,
+    ) -> int:
+        """Estimate prompt tokens without any network call.
+
+        Images: the core's documented formula on the size read locally (paths, ``file://``, data
+        URLs, bytes, PIL images), with this model's ``high_resolution`` / ``min_pixels`` /
+        ``max_pixels``; an image given as a remote URL is not downloaded and counts as the most one
+        image can cost (an upper bound). Video files count as 10 s of 720p at ``fps`` (the duration
+        is not probed); frame lists count from their frames' sizes. Text is approximated (about 4
+        ASCII characters per token), plus a few tokens of chat markup per message; ``tools`` count
+        as their JSON text.
+        """
+        core_messages = to_core_messages(convert_to_messages(messages))
+        media = {name: getattr(self, name) for name in _MEDIA_FIELDS if getattr(self, name) is not None}
+        prepared = self._client.prepare(core_messages, model=self.model, stream=False, **media)
+        formatted = [convert_to_openai_tool(t) for t in tools] if tools else None
+        return wire_tokens(
+            prepared.wire,
+            get_capabilities(self.model),
+            high_resolution=bool(self.high_resolution),
+            fps=self.fps,
+            tools=formatted,
+        )
+
+
+def _tool_choice(choice: str | bool | Mapping[str, Any], tools: list[dict[str, Any]]) -> str | dict[str, Any]:
+    names = [t["function"]["name"] for t in tools if t.get("type") == "function"]
+    if isinstance(choice, Mapping):
+        return dict(choice)
+    if choice is True:
+        if len(names) == 1:
+            return {"type": "function", "function": {"name": names[0]}}
+        return "required"
+    if choice is False:
+        return "none"
+    if choice in ("auto", "none", "required"):
+        return choice
+    if choice == "any":
+        return "required"
+    if isinstance(choice, str):
+        if choice not in names:
+            raise ValueError(f"tool_choice {choice!r} is not one of the bound tools: {', '.join(names) or '(none)'}")
+        return {"type": "function", "function": {"name": choice}}
+    raise ValueError(f"unsupported tool_choice {choice!r}")
