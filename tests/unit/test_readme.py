@@ -1,19 +1,19 @@
-"""Every ```python snippet in README.md runs, as written, against the local DashScope server."""
+"""Every ```python snippet of README.md's core section runs, as written, against the local DashScope server.
+
+The LangChain and LlamaIndex sections have tests of their own (test_readme_langchain.py, ...)."""
 
 from __future__ import annotations
 
 import io
 import json
-import re
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
 from tests.dashscope_server import Auto, Json, Sse, chunks, completion
+from tests.readme_sections import python_snippets
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+SNIPPETS = python_snippets("The core client")
 
 
 def example_instance(schema: dict, defs: dict | None = None):

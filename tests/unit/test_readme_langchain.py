@@ -1,4 +1,4 @@
-"""Every Python snippet in README_langchain.md runs, offline, against the local server.
+"""Every Python snippet in README.md's LangChain section runs, offline, against the local server.
 
 The snippets find the server through DASHSCOPE_BASE_URL and a fake key through DASHSCOPE_API_KEY,
 exactly as a user's environment would provide them; the sample files they name are created in the
@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from chat_support import KEY, MP4_BYTES, jpeg_bytes, png_bytes, smart_reply
 
-README = Path(__file__).resolve().parents[2] / "README_langchain.md"
-SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+from tests.readme_sections import python_snippets, section
+
+SNIPPETS = python_snippets("LangChain")
 
 
 def test_the_readme_has_the_promised_sections() -> None:
-    text = README.read_text(encoding="utf-8")
+    text = section("LangChain")
     for heading in ("### Images", "### Video", "### Thinking", "### Tools", "### Structured output"):
         assert heading in text
     assert len(SNIPPETS) == 7
@@ -36,7 +37,7 @@ def test_snippet_runs(index: int, dashscope, monkeypatch, capsys) -> None:
         (cwd / f"frame{i}.jpg").write_bytes(jpeg_bytes(320, 240))
     dashscope.responder = smart_reply
 
-    code = compile(SNIPPETS[index], f"README_langchain.md:snippet{index + 1}", "exec")
+    code = compile(SNIPPETS[index], f"README.md LangChain snippet{index + 1}", "exec")
     exec(code, {"__name__": "__main__"})  # noqa: S102 - our own documentation
 
     out = capsys.readouterr().out
