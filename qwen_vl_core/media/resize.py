@@ -45,11 +45,16 @@ def plan_downscale(
 ) -> tuple[int, int] | None:
     """``(width, height)`` to downscale to, or ``None`` when sending the original costs the same.
 
-    Only a true downscale (no side grows, fewer pixels) whose result the server keeps unchanged
-    is planned, so the resize can never change the billed image tokens.
+    Only an image with more pixels than the model looks at (its pixel cap for these options) is
+    downscaled; within the cap the server merely rounds each side to the patch size, and a decode
+    and re-encode to shave that margin costs more time than the bytes it saves. Only a true
+    downscale (no side grows, fewer pixels) whose result the server keeps unchanged is planned,
+    so the resize can never change the billed image tokens.
     """
     options = dict(high_resolution=high_resolution, min_pixels=min_pixels, max_pixels=max_pixels)
     geo = image_geometry(width, height, model, **options)
+    if width * height <= geo.max_pixels:
+        return None
     if geo.width > width or geo.height > height or geo.width * geo.height >= width * height:
         return None
     again = image_geometry(geo.width, geo.height, model, **options)

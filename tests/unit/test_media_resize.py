@@ -80,12 +80,22 @@ def test_resize_is_token_neutral_and_matches_smart_resize(model, config):
         again = image_geometry(geo.width, geo.height, model, **config)
         shrinks = geo.width <= w and geo.height <= h and geo.width * geo.height < w * h
         stable = (again.width, again.height) == (geo.width, geo.height)
-        assert media.resized == (shrinks and stable), (w, h)
+        over_cap = w * h > geo.max_pixels  # within the cap the server only rounds to the patch
+        assert media.resized == (shrinks and stable and over_cap), (w, h)
         if media.resized:
             assert sent == (geo.width, geo.height)
             assert sent_image(media).size == sent  # the payload really is that size
         else:
             assert sent == (w, h)
+
+
+def test_image_within_the_pixel_cap_is_not_re_encoded():
+    # 1000x1000 is under qwen3-vl-plus's 2560-token cap: the server only rounds it to 992x992,
+    # which is not worth a decode and re-encode on the client
+    media = resolve_image(jpeg_photo(1000, 1000))
+    assert not media.resized and (media.sent_width, media.sent_height) == (1000, 1000)
+    # 4032x3024 in high-resolution mode (16384-token cap) likewise goes as it is
+    assert not resolve_image(jpeg_photo(4032, 3024), high_resolution=True).resized
 
 
 def test_default_photo_is_resized_to_the_server_size():
