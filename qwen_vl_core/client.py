@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from ._http import httpx
 from pydantic import SecretStr
 
 from . import __version__

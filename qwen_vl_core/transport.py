@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from ._http import TIMEOUT_ERRORS, TRANSPORT_ERRORS, httpx
 
 from .errors import (
     APIConnectionError,
@@ -99,7 +99,7 @@ class Response:
 
 
 def _wrap_transport_error(exc: httpx.TransportError, url: str) -> QwenVLError:
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TIMEOUT_ERRORS):
         return APITimeoutError(f"request to {url} timed out ({type(exc).__name__})")
     return APIConnectionError(f"connection to {url} failed: {type(exc).__name__}: {exc}")
 
@@ -130,7 +130,7 @@ class Transport:
         async_http_client: httpx.AsyncClient | None = None,
         limits: httpx.Limits | None = None,
     ) -> None:
-        if isinstance(timeout, httpx.Timeout):
+        if type(timeout).__name__ == "Timeout":  # an httpx2 or httpx Timeout
             self.timeout = timeout
         else:
             self.timeout = httpx.Timeout(timeout, connect=min(timeout or 10.0, 10.0))
@@ -187,7 +187,7 @@ class Transport:
         while True:
             try:
                 resp = self.client.request(method, url, headers=headers, json=json_body, params=params)
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 if attempt < self.retry.max_retries:
                     time.sleep(self._retry_wait(attempt, None, type(exc).__name__))
                     attempt += 1
@@ -221,7 +221,7 @@ class Transport:
                         meta = Response(resp.status_code, resp.headers, None)
                         yield from self._events(resp, meta, SSEDecoder().iter(resp.iter_lines()), url)
                         return
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 # only reached before the first event: _events converts faults after that
                 if attempt < self.retry.max_retries:
                     delay = self._retry_wait(attempt, None, type(exc).__name__)
@@ -237,7 +237,7 @@ class Transport:
                     yield None, meta
                     return
                 yield _event_json(data, meta.request_id), meta
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _as_stream_fault(exc, url, meta.request_id) from exc
 
     # ------------------------------------------------------------------ async
@@ -248,7 +248,7 @@ class Transport:
         while True:
             try:
                 resp = await self.async_client.request(method, url, headers=headers, json=json_body, params=params)
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 if attempt < self.retry.max_retries:
                     await asyncio.sleep(self._retry_wait(attempt, None, type(exc).__name__))
                     attempt += 1
@@ -281,10 +281,10 @@ class Transport:
                                     yield None, meta
                                     return
                                 yield _event_json(data, meta.request_id), meta
-                        except httpx.TransportError as exc:
+                        except TRANSPORT_ERRORS as exc:
                             raise _as_stream_fault(exc, url, meta.request_id) from exc
                         return
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 if attempt < self.retry.max_retries:
                     delay = self._retry_wait(attempt, None, type(exc).__name__)
                 else:
@@ -303,7 +303,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 def _as_stream_fault(exc: httpx.TransportError, url: str, request_id: str | None) -> QwenVLError:
     from .errors import IncompleteStreamError
 
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TIMEOUT_ERRORS):
         return APITimeoutError(f"stream from {url} timed out mid-answer", request_id=request_id)
     return IncompleteStreamError(
         f"stream from {url} broke before it finished ({type(exc).__name__}); the answer is incomplete",

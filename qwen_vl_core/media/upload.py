@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import httpx
+from .._http import TIMEOUT_ERRORS, TRANSPORT_ERRORS, httpx, module_of
 
 from ..errors import (
     APIConnectionError,
@@ -130,7 +130,9 @@ class _Core:
         )
 
     @staticmethod
-    def build_post(policy: UploadPolicy, pending: PendingUpload, timeout: httpx.Timeout) -> tuple[httpx.Request, str]:
+    def build_post(
+        policy: UploadPolicy, pending: PendingUpload, timeout: httpx.Timeout, http: Any = httpx
+    ) -> tuple[httpx.Request, str]:
         """The multipart POST (built without the client's default headers: no API key) and its key."""
         size = len(pending.data)
         limit = policy.max_file_size_mb
@@ -141,7 +143,7 @@ class _Core:
                 f"{limit:g} MB per file"
             )
         key = object_key(policy.upload_dir, pending.filename)
-        request = httpx.Request(
+        request = http.Request(
             "POST",
             policy.upload_host,
             data=form_fields(policy, key, pending.mime),
@@ -185,7 +187,7 @@ class UploadSession:
         """Upload ``pending`` and return its ``oss://`` URL."""
         policy = self._get_policy()
         for attempt in range(2):
-            request, key = self._core.build_post(policy, pending, self._client.timeout)
+            request, key = self._core.build_post(policy, pending, self._client.timeout, module_of(self._client))
             response = _call(partial(self._client.send, auth=None), request, "temporary storage upload")
             if response.is_success:
                 return "oss://" + key
@@ -220,7 +222,7 @@ class AsyncUploadSession:
         """Upload ``pending`` and return its ``oss://`` URL."""
         policy = await self._get_policy()
         for attempt in range(2):
-            request, key = self._core.build_post(policy, pending, self._client.timeout)
+            request, key = self._core.build_post(policy, pending, self._client.timeout, module_of(self._client))
             response = await _acall(self._client.send(request, auth=None), "temporary storage upload")
             if response.is_success:
                 return "oss://" + key
@@ -247,18 +249,18 @@ class AsyncUploadSession:
 def _call(send: Callable[..., httpx.Response], request: httpx.Request, what: str) -> httpx.Response:
     try:
         return send(request)
-    except httpx.TimeoutException as exc:
+    except TIMEOUT_ERRORS as exc:
         raise APITimeoutError(f"{what} timed out ({exc})") from exc
-    except httpx.TransportError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise APIConnectionError(f"{what} failed: {exc}") from exc
 
 
 async def _acall(send: Any, what: str) -> httpx.Response:
     try:
         return await send
-    except httpx.TimeoutException as exc:
+    except TIMEOUT_ERRORS as exc:
         raise APITimeoutError(f"{what} timed out ({exc})") from exc
-    except httpx.TransportError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise APIConnectionError(f"{what} failed: {exc}") from exc
 
 
