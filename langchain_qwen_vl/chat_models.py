@@ -47,7 +47,7 @@ from ._structured import (
     tool_parser,
     with_raw,
 )
-from ._tokens import text_tokens, wire_tokens
+from qwen_vl_core.estimate import text_tokens, wire_tokens
 
 __all__ = ["ChatQwenVL"]
 

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import tool
 from qwen_vl_core.tokens import frame_list_tokens, image_tokens
 
-from langchain_qwen_vl._tokens import text_tokens
+from qwen_vl_core.estimate import text_tokens
 
 
 @pytest.fixture

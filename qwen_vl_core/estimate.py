@@ -1,4 +1,4 @@
-"""Offline prompt-token estimates for ``ChatQwenVL.get_num_tokens_from_messages``.
+"""Offline prompt-token estimates for normalized wire messages (``get_num_tokens`` of the adapters).
 
 Images use the core's documented formula (:func:`qwen_vl_core.tokens.image_tokens`) on the size
 the core resolved locally; nothing is downloaded. Conventions:
@@ -19,9 +19,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qwen_vl_core.messages import WireMessages
-from qwen_vl_core.models import ModelCapabilities
-from qwen_vl_core.tokens import VISION_MARKERS, frame_list_tokens, image_pixel_bounds, image_tokens, video_tokens
+from .messages import WireMessages
+from .models import ModelCapabilities
+from .tokens import VISION_MARKERS, frame_list_tokens, image_pixel_bounds, image_tokens, video_tokens
 
 __all__ = ["text_tokens", "wire_tokens", "DEFAULT_VIDEO_SECONDS", "MESSAGE_OVERHEAD", "REPLY_PRIMER"]
 
