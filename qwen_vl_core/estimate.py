@@ -7,8 +7,9 @@ the core resolved locally; nothing is downloaded. Conventions:
   of Qwen's tokenizer; plus 4 tokens of chat markup per message and 3 for the reply primer;
 * an image given as a remote ``http(s)://`` / ``oss://`` URL counts as the most one image can cost
   with the request's settings (the model's token cap, ``max_pixels`` applied): an upper bound;
-* a video file counts as :data:`DEFAULT_VIDEO_SECONDS` seconds of 1280x720 at the request's fps
-  (the core does not probe durations): a rough default;
+* a local MP4/MOV video counts from its size and duration (read from the file's header); other
+  videos and remote URLs count as :data:`DEFAULT_VIDEO_SECONDS` seconds of 1280x720 at the
+  request's fps: a rough default;
 * a frame list counts exactly from the frames' sizes; remote frames count as 1280x720.
 """
 
@@ -79,9 +80,10 @@ def _part_tokens(part: Any, media: Any, caps: ModelCapabilities, high_res: bool,
         patch, _, upper = image_pixel_bounds(caps, high_resolution=high_res, **pixels)
         return upper // (patch * patch) + VISION_MARKERS
     if kind == "video_url":
-        next(media)
-        width, height = DEFAULT_FRAME_SIZE
-        return video_tokens(width, height, DEFAULT_VIDEO_SECONDS, caps, fps=part.get("fps", fps))
+        item = next(media)
+        width, height = (item.width, item.height) if item.width and item.height else DEFAULT_FRAME_SIZE
+        seconds = item.duration_s or DEFAULT_VIDEO_SECONDS
+        return video_tokens(width, height, seconds, caps, fps=part.get("fps", fps))
     if kind == "video" and isinstance(part.get("video"), list):
         sizes = []
         for _ in part["video"]:

@@ -16,7 +16,7 @@ from ..errors import InputValidationError
 from ..models import get_capabilities
 from ..tokens import image_geometry, video_frame_count, video_tokens
 from ._common import EXIT_OK, EXIT_USAGE, CLIError, Console
-from ._probe import probe_mp4
+from ..media.probe import probe_mp4
 from ._request import LOW_DETAIL_TOKENS
 
 __all__ = ["add_parser", "run", "estimate", "DEFAULT_MODELS"]

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import InputValidationError
 from ..models import ModelCapabilities
 from ..tokens import frame_list_tokens
+from .probe import probe_mp4
 from .formats import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS, describe_format, detect_format
 from .resize import downscale, encode, oriented_size, plan_downscale, prepare, wants_lossless
 from .sources import Loaded, load_source, megabytes
@@ -123,19 +124,21 @@ def resolve_video(value: Any, *, options: MediaOptions = _DEFAULT_OPTIONS) -> Re
     if len(data) > MAX_VIDEO_UPLOAD_BYTES:
         raise InputValidationError(f"{named} is {megabytes(len(data))}; {too_big}")
     url, pending = _wire(named, loaded, data, mime, "video", options)
+    probed = probe_mp4(data) if fmt in ("MP4", "MOV") else None
     return ResolvedMedia(
         kind="video",
         url=url,
         pending=pending,
         source=loaded.source,
         mime=mime,
-        width=None,
-        height=None,
+        width=probed.width if probed else None,
+        height=probed.height if probed else None,
         sent_width=None,
         sent_height=None,
         sent_bytes=len(data),
         resized=False,
         format=fmt,
+        duration_s=probed.duration_s if probed else None,
     )
 
 

@@ -76,6 +76,7 @@ class ResolvedMedia:
     resized: bool
     format: str | None = None
     notes: list[str] = field(default_factory=list)
+    duration_s: float | None = None  # videos: read from an MP4/MOV header when local
 
     def __repr__(self) -> str:
         url = self.url if self.url is None or not self.url.startswith("data:") else f"<data URL, {len(self.url)} chars>"

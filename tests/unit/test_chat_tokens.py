@@ -8,7 +8,8 @@ import pytest
 from chat_support import MP4_BYTES, b64, make_model, png_bytes
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import tool
-from qwen_vl_core.tokens import frame_list_tokens, image_tokens
+from qwen_vl_core.tokens import frame_list_tokens, image_tokens, video_tokens
+from tests.mp4_samples import write_mp4
 
 from qwen_vl_core.estimate import text_tokens
 
@@ -70,8 +71,10 @@ def test_frames_videos_tools_and_history(dashscope, tmp_path, no_network) -> Non
     empty = _count(llm, "")
     assert _count(llm, {"type": "video", "video": frames}) - empty == frame_list_tokens([(320, 240)] * 4, "qwen3-vl-plus")
     clip = tmp_path / "c.mp4"
-    clip.write_bytes(MP4_BYTES)
-    assert _count(llm, {"type": "video", "url": str(clip)}) > empty
+    clip.write_bytes(MP4_BYTES)  # no moov box: counted as the default 10 s of 1280x720
+    assert _count(llm, {"type": "video", "url": str(clip)}) - empty == video_tokens(1280, 720, 10.0, "qwen3-vl-plus")
+    probed = write_mp4(tmp_path / "p.mp4", 640, 360, 42.0)  # size and duration read from the header
+    assert _count(llm, {"type": "video", "url": str(probed)}) - empty == video_tokens(640, 360, 42.0, "qwen3-vl-plus")
 
     @tool
     def lookup(sku: str) -> str:

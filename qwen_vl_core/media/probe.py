@@ -3,6 +3,8 @@ without a video library. Other containers are not probed: ``None``."""
 
 from __future__ import annotations
 
+import io
+
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,12 +103,16 @@ def _tkhd_size(data: bytes, start: int, end: int) -> tuple[int, int] | None:
     return width, height
 
 
-def probe_mp4(path: str | Path) -> VideoInfo | None:
-    """Display size and duration of an MP4/MOV file, or ``None`` when they cannot be read."""
-    path = Path(path)
+def probe_mp4(source: str | Path | bytes) -> VideoInfo | None:
+    """Display size and duration of an MP4/MOV file (a path or its bytes), or ``None`` when they
+    cannot be read. Only the ``moov`` box is parsed; nothing is decoded."""
     try:
-        with path.open("rb") as fh:
-            moov = _find_moov(fh, path.stat().st_size)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            moov = _find_moov(io.BytesIO(source), len(source))
+        else:
+            path = Path(source)
+            with path.open("rb") as fh:
+                moov = _find_moov(fh, path.stat().st_size)
     except OSError:
         return None
     if moov is None:
