@@ -37,8 +37,8 @@ def write_mp4(path: Path, width: int, height: int, seconds: float, *, rotate: bo
     return path
 
 
-def mp4_bytes(width: int, height: int, seconds: float) -> bytes:
+def mp4_bytes(width: int, height: int, seconds: float, *, rotate: bool = False) -> bytes:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        return write_mp4(Path(tmp) / "v.mp4", width, height, seconds).read_bytes()
+        return write_mp4(Path(tmp) / "v.mp4", width, height, seconds, rotate=rotate).read_bytes()

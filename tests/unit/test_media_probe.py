@@ -1,5 +1,5 @@
 from qwen_vl_core.media import resolve_video
-from tests.mp4_samples import write_mp4
+from tests.mp4_samples import mp4_bytes, write_mp4
 
 
 def test_resolve_video_reads_size_and_duration_from_the_header(tmp_path):
@@ -9,16 +9,8 @@ def test_resolve_video_reads_size_and_duration_from_the_header(tmp_path):
 
 
 def test_rotated_video_reports_display_size():
-    media = resolve_video(open_rotated())
+    media = resolve_video(mp4_bytes(1920, 1080, 3.0, rotate=True))
     assert (media.width, media.height) == (1080, 1920)
-
-
-def open_rotated():
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return write_mp4(Path(tmp) / "r.mp4", 1920, 1080, 3.0, rotate=True).read_bytes()
 
 
 def test_video_without_moov_has_unknown_duration():
