@@ -1,0 +1,16 @@
+"""LlamaIndex integration for Qwen-VL on DashScope: an LLM, a reader for images and scanned PDFs,
+and an image-captioning transformation."""
+
+from .base import QwenVL
+from .captioner import QwenVLImageCaptioner
+from .errors import IncompleteAnswerError, PageFailure, QwenVLReaderError
+from .reader import QwenVLReader
+
+__all__ = [
+    "QwenVL",
+    "QwenVLReader",
+    "QwenVLImageCaptioner",
+    "QwenVLReaderError",
+    "PageFailure",
+    "IncompleteAnswerError",
+]

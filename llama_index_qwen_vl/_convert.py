@@ -1,0 +1,337 @@
+"""LlamaIndex chat messages <-> core message dicts and results. Pure functions, no I/O.
+
+Content blocks map one-to-one onto parts the core accepts (it resolves and validates the media):
+
+* ``TextBlock``  -> ``{"type": "text", "text": ...}``
+* ``ImageBlock`` -> ``{"type": "image_url", "image_url": {"url": X, "detail"?}}``, X = bytes | path | URL
+* ``VideoBlock`` -> ``{"type": "video_url", "video_url": {"url": X}, "fps"?}``
+* ``ToolCallBlock`` (assistant) -> an entry of ``tool_calls``; ``ThinkingBlock`` and ``CachePoint`` are not sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    AudioBlock,
+    CachePoint,
+    ChatMessage,
+    ChatResponse,
+    DocumentBlock,
+    ImageBlock,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    VideoBlock,
+)
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.utils import parse_partial_json
+
+from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, Usage
+
+__all__ = [
+    "to_core_messages",
+    "image_part",
+    "video_part",
+    "chat_response",
+    "usage_kwargs",
+    "StreamState",
+    "tool_selections",
+    "resolve_tool_choice",
+]
+
+_ROLES = {
+    MessageRole.SYSTEM: "system",
+    MessageRole.DEVELOPER: "system",
+    MessageRole.USER: "user",
+    MessageRole.ASSISTANT: "assistant",
+    MessageRole.MODEL: "assistant",
+    MessageRole.CHATBOT: "assistant",
+    MessageRole.TOOL: "tool",
+    MessageRole.FUNCTION: "tool",
+}
+
+
+# ---------------------------------------------------------------- blocks -> parts
+
+
+def _binary(block: Any, data_attr: str, resolve: str) -> bytes:
+    """Raw bytes of a block's inline data (LlamaIndex stores them base64-encoded)."""
+    buffer = getattr(block, resolve)()
+    data = buffer.read()
+    if not data:
+        raise InputValidationError(f"{type(block).__name__}.{data_attr} is empty")
+    return data
+
+
+def _source(block: Any, data_attr: str, resolve: str) -> Any:
+    if getattr(block, data_attr) is not None:
+        return _binary(block, data_attr, resolve)
+    if block.path is not None:
+        return str(block.path)
+    if block.url is not None:
+        return str(block.url)
+    raise InputValidationError(f"{type(block).__name__} has no {data_attr}, path or url")
+
+
+def image_part(block: ImageBlock) -> dict[str, Any]:
+    inner: dict[str, Any] = {"url": _source(block, "image", "resolve_image")}
+    if block.detail:
+        inner["detail"] = block.detail
+    return {"type": "image_url", "image_url": inner}
+
+
+def video_part(block: VideoBlock) -> dict[str, Any]:
+    part: dict[str, Any] = {"type": "video_url", "video_url": {"url": _source(block, "video", "resolve_video")}}
+    if block.fps is not None:
+        part["fps"] = block.fps
+    return part
+
+
+def _arguments(kwargs: Any) -> str:
+    if isinstance(kwargs, str):
+        return kwargs
+    return json.dumps(kwargs if kwargs is not None else {}, ensure_ascii=False)
+
+
+def _legacy_tool_call(call: Any) -> dict[str, Any]:
+    """An OpenAI-style tool call (dict or SDK object) kept in ``additional_kwargs["tool_calls"]``."""
+    if not isinstance(call, Mapping):
+        call = call.model_dump() if hasattr(call, "model_dump") else dict(call)
+    fn = call.get("function") or {}
+    if not isinstance(fn, Mapping):
+        fn = fn.model_dump() if hasattr(fn, "model_dump") else dict(fn)
+    return {
+        "id": call.get("id"),
+        "type": "function",
+        "function": {"name": fn.get("name"), "arguments": _arguments(fn.get("arguments"))},
+    }
+
+
+def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    if len(parts) == 1 and parts[0]["type"] == "text":
+        return parts[0]["text"]
+    if not parts:
+        return ""
+    return parts
+
+
+def _parts(message: ChatMessage, index: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
+    """-> (text and media parts, tool calls, media parts only)."""
+    parts: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            part = image_part(block)
+            parts.append(part)
+            media.append(part)
+        elif isinstance(block, VideoBlock):
+            part = video_part(block)
+            parts.append(part)
+            media.append(part)
+        elif isinstance(block, ToolCallBlock):
+            calls.append(
+                {
+                    "id": block.tool_call_id or f"call_{index}_{len(calls)}",
+                    "type": "function",
+                    "function": {"name": block.tool_name, "arguments": _arguments(block.tool_kwargs)},
+                }
+            )
+        elif isinstance(block, (ThinkingBlock, CachePoint)):
+            continue  # reasoning is not sent back; cache points are an Anthropic concept
+        elif isinstance(block, (AudioBlock, DocumentBlock)):
+            raise InputValidationError(
+                f"message {index}: {type(block).__name__} is not supported by Qwen-VL "
+                "(text, images and videos only; render documents to images, e.g. with QwenVLReader)"
+            )
+        else:
+            raise InputValidationError(f"message {index}: unsupported content block {type(block).__name__}")
+    return parts, calls, media
+
+
+def to_core_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Convert LlamaIndex messages to the core's message dicts.
+
+    Images or videos inside tool results (which the API only takes as text) are sent in a user
+    message right after the run of tool messages, so the model still sees them.
+    """
+    out: list[dict[str, Any]] = []
+    pending_media: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        role = _ROLES.get(message.role)
+        if role is None:
+            raise InputValidationError(f"message {index} has unsupported role {message.role!r}")
+        if role != "tool" and pending_media:
+            out.append(_tool_media_message(pending_media))
+            pending_media = []
+        parts, calls, media = _parts(message, index)
+        kwargs = message.additional_kwargs or {}
+        wire: dict[str, Any] = {"role": role}
+        if role == "tool":
+            call_id = kwargs.get("tool_call_id")
+            if not call_id:
+                raise InputValidationError(
+                    f"message {index} is a tool result without additional_kwargs['tool_call_id']"
+                )
+            wire["content"] = "\n".join(p["text"] for p in parts if p["type"] == "text")
+            wire["tool_call_id"] = call_id
+            if media:
+                pending_media.append({"type": "text", "text": f"Media returned by tool call {call_id}:"})
+                pending_media.extend(media)
+        elif role == "assistant":
+            if not calls and kwargs.get("tool_calls"):
+                calls = [_legacy_tool_call(c) for c in kwargs["tool_calls"]]
+            if media:
+                raise InputValidationError(f"message {index}: an assistant message cannot carry images or videos")
+            wire["content"] = _content(parts)
+            if calls:
+                wire["tool_calls"] = calls
+        else:
+            wire["content"] = _content(parts)
+        if role != "tool" and kwargs.get("name"):
+            wire["name"] = kwargs["name"]
+        out.append(wire)
+    if pending_media:
+        out.append(_tool_media_message(pending_media))
+    return out
+
+
+def _tool_media_message(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"role": "user", "content": list(parts)}
+
+
+# ---------------------------------------------------------------- results -> responses
+
+
+def usage_kwargs(usage: Usage | None) -> dict[str, int]:
+    """OpenAI-style token counts (what LlamaIndex's TokenCountingHandler reads) plus Qwen details."""
+    if usage is None:
+        return {}
+    out = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    for name in ("image_tokens", "video_tokens", "reasoning_tokens", "cached_tokens"):
+        value = getattr(usage, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _raw(result: ChatResult | ChatDelta) -> dict[str, Any]:
+    return {
+        "model": result.model,
+        "request_id": result.request_id,
+        "finish_reason": result.finish_reason,
+        "usage": result.usage.to_dict() if result.usage is not None else None,
+        "partial": result.partial,
+    }
+
+
+def _parsed(arguments: str) -> dict[str, Any] | str:
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return arguments
+    return value if isinstance(value, dict) else arguments
+
+
+def _blocks(text: str, reasoning: str, usage: Usage | None, calls: Iterable[tuple[str, str, Any]]) -> list[Any]:
+    blocks: list[Any] = []
+    if reasoning:
+        blocks.append(ThinkingBlock(content=reasoning, num_tokens=usage.reasoning_tokens if usage else None))
+    blocks.append(TextBlock(text=text))
+    for call_id, name, kwargs in calls:
+        blocks.append(ToolCallBlock(tool_call_id=call_id, tool_name=name, tool_kwargs=kwargs))
+    return blocks
+
+
+def chat_response(result: ChatResult) -> ChatResponse:
+    """A complete answer: ThinkingBlock (if any), TextBlock, then one ToolCallBlock per call."""
+    calls = [(c.id, c.name, _parsed(c.arguments)) for c in result.tool_calls]
+    message = ChatMessage(
+        role=MessageRole.ASSISTANT, blocks=_blocks(result.text, result.reasoning, result.usage, calls)
+    )
+    return ChatResponse(message=message, raw=_raw(result), additional_kwargs=usage_kwargs(result.usage))
+
+
+class StreamState:
+    """Folds stream deltas into the cumulative message LlamaIndex expects from ``stream_chat``.
+
+    Each yielded response carries the whole message so far, ``delta`` (new answer text) and, when
+    the model reasoned in this chunk, ``additional_kwargs["thinking_delta"]`` (what LlamaIndex agents
+    surface as ``AgentStream.thinking_delta``).
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.reasoning = ""
+        self.calls: dict[int, list[Any]] = {}
+        self.usage: Usage | None = None
+        self.last = ChatDelta()
+
+    def add(self, delta: ChatDelta) -> ChatResponse | None:
+        if not (delta.text or delta.reasoning or delta.tool_calls or delta.usage or delta.finish_reason):
+            return None
+        self.text += delta.text
+        self.reasoning += delta.reasoning
+        for frag in delta.tool_calls:
+            slot = self.calls.setdefault(frag.index, [None, None, ""])
+            slot[0] = frag.id or slot[0]
+            slot[1] = frag.name or slot[1]
+            slot[2] += frag.arguments
+        self.usage = delta.usage or self.usage
+        last = self.last
+        last.model = delta.model or last.model
+        last.request_id = delta.request_id or last.request_id
+        last.finish_reason = delta.finish_reason or last.finish_reason
+        last.partial = last.partial or delta.partial
+        last.usage = self.usage
+        calls = [
+            (slot[0] or f"call_{i}", slot[1] or "", _parsed(slot[2]) if last.finish_reason else slot[2])
+            for i, slot in sorted(self.calls.items())
+        ]
+        message = ChatMessage(role=MessageRole.ASSISTANT, blocks=_blocks(self.text, self.reasoning, self.usage, calls))
+        extra: dict[str, Any] = usage_kwargs(self.usage)
+        if delta.reasoning:
+            extra["thinking_delta"] = delta.reasoning
+        return ChatResponse(message=message, delta=delta.text, raw=_raw(last), additional_kwargs=extra)
+
+
+# ---------------------------------------------------------------- tools
+
+
+def resolve_tool_choice(tool_choice: str | dict[str, Any] | None, tool_required: bool) -> str | dict[str, Any] | None:
+    """``None`` (server default), ``"none"``/``"auto"``/``"required"``, or a named function."""
+    if tool_choice is None:
+        return "required" if tool_required else None
+    if isinstance(tool_choice, str) and tool_choice not in ("none", "auto", "required"):
+        return {"type": "function", "function": {"name": tool_choice}}
+    return tool_choice
+
+
+def tool_selections(response: ChatResponse, error_on_no_tool_call: bool = True) -> list[ToolSelection]:
+    calls = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+    if not calls:
+        if error_on_no_tool_call:
+            raise ValueError("Expected at least one tool call, but the model answered without one.")
+        return []
+    selections = []
+    for call in calls:
+        kwargs = call.tool_kwargs
+        if isinstance(kwargs, str):
+            try:
+                kwargs = parse_partial_json(kwargs) if kwargs.strip() else {}
+            except (ValueError, TypeError):
+                kwargs = {}
+        selections.append(ToolSelection(tool_id=call.tool_call_id or "", tool_name=call.tool_name, tool_kwargs=kwargs))
+    return selections

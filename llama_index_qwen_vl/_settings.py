@@ -1,0 +1,110 @@
+"""Connection fields shared by :class:`QwenVL`, :class:`QwenVLReader` and
+:class:`QwenVLImageCaptioner`, and the lazily built :class:`~qwen_vl_core.QwenVLClient` behind them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
+
+from qwen_vl_core import QwenVLClient
+
+__all__ = ["ClientSettings"]
+
+
+class ClientSettings(BaseModel):
+    """Where and how to reach DashScope. The key is never serialized, printed or logged."""
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="DashScope API key; default: DASHSCOPE_API_KEY, ./.env, ~/.alibabacloud/credentials.",
+    )
+    region: str | None = Field(default=None, description="beijing (default), singapore/intl, us, hongkong.")
+    base_url: str | None = Field(
+        default=None, description="Another endpoint (DashScope host or OpenAI-compatible /v1)."
+    )
+    workspace: str | None = Field(default=None, description="DashScope workspace id.")
+    timeout: float = Field(default=120.0, gt=0, description="Seconds per HTTP request.")
+    max_retries: int = Field(default=2, ge=0, description="Retries for 408/409/429/5xx and connection errors.")
+    resize: bool = Field(default=True, description="Downscale local images to what the model looks at (token-neutral).")
+    upload: bool = Field(default=True, description="Upload files too large for a data URL to temporary storage.")
+    allow_local_files: bool = Field(default=True, description="Allow local paths and file:// URLs as media.")
+    allowed_dirs: list[str] | None = Field(default=None, description="If set, local files must lie inside these.")
+
+    _holder: _ClientHolder = PrivateAttr(default_factory=lambda: _ClientHolder())
+
+    def _init_client(self, client: QwenVLClient | None) -> None:
+        """Use an injected client, or build one now so that a missing key fails at construction."""
+        if client is not None:
+            self._holder.client = client
+            self._holder.injected = True
+        else:
+            self._get_client()
+
+    def _config_tuple(self) -> tuple:
+        key = self.api_key.get_secret_value() if self.api_key is not None else None
+        return (
+            key,
+            self.region,
+            self.base_url,
+            self.workspace,
+            self.timeout,
+            self.max_retries,
+            self.resize,
+            self.upload,
+            self.allow_local_files,
+            tuple(self.allowed_dirs) if self.allowed_dirs is not None else None,
+        )
+
+    def _get_client(self) -> QwenVLClient:
+        """The client; rebuilt when a connection field changed since it was built."""
+        holder = self._holder
+        if holder.injected and holder.client is not None:
+            return holder.client
+        config = self._config_tuple()
+        with holder.lock:
+            if holder.client is None or config != holder.config:
+                holder.client = QwenVLClient(
+                    api_key=self.api_key,
+                    region=self.region,
+                    base_url=self.base_url,
+                    workspace=self.workspace,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    resize=self.resize,
+                    upload=self.upload,
+                    allow_local_files=self.allow_local_files,
+                    allowed_dirs=self.allowed_dirs,
+                )
+                holder.config = config
+            return holder.client
+
+    @property
+    def client(self) -> QwenVLClient:
+        """The :class:`~qwen_vl_core.QwenVLClient` requests go through."""
+        return self._get_client()
+
+
+class _ClientHolder:
+    """Keeps the client out of pydantic state: pickling or copying drops the httpx pools
+    (rebuilt from the fields on first use) instead of failing."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client: QwenVLClient | None = None
+        self.config: tuple | None = None
+        self.injected = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"client": self.client if self.injected else None, "injected": self.injected}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.client = state.get("client")
+        self.injected = bool(state.get("injected")) and self.client is not None
+
+    def __repr__(self) -> str:
+        return "_ClientHolder()"
