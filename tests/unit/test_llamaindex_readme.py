@@ -1,4 +1,4 @@
-"""Every ```python snippet of README_llamaindex.md runs as written against the local server (and the
+"""Every ```python snippet of README.md's LlamaIndex section runs as written against the local server (and the
 ``qwen-vl read`` line through the CLI entry point)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from llamaindex_support import KEY, MP4_BYTES, Json, Sse, chunks, completion, image_bytes, make_pdf
 
 from llama_index_qwen_vl.cli import main as cli_main
+from tests.readme_sections import section
 
-README = Path(__file__).resolve().parents[2] / "README_llamaindex.md"
-TEXT = README.read_text(encoding="utf-8")
+TEXT = section("LlamaIndex")
 SNIPPETS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
 CLI_LINES = [line for block in re.findall(r"```bash\n(.*?)```", TEXT, re.S) for line in block.splitlines()
              if line.startswith("qwen-vl read")]  # fmt: skip
@@ -61,7 +61,7 @@ def test_readme_has_snippets():
 
 @pytest.mark.parametrize("index", range(len(SNIPPETS)))
 def test_readme_snippet_runs(readme_env, index, capsys):
-    exec(compile(SNIPPETS[index], f"README_llamaindex.md snippet {index}", "exec"), {"__name__": "__readme__"})
+    exec(compile(SNIPPETS[index], f"README.md LlamaIndex snippet {index}", "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
     assert out.strip()  # every snippet shows something
     assert readme_env.chat_requests  # and went through the server
