@@ -207,19 +207,7 @@ class ChatQwenVL(BaseChatModel):
     @model_validator(mode="after")
     def _build_client(self) -> Self:
         """One pooled client per model instance (and its copies), built once."""
-        self._client = QwenVLClient(
-            api_key=self.api_key,
-            region=self.region,
-            base_url=self.base_url,
-            workspace=self.workspace,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            resize=self.resize,
-            upload=self.upload,
-            allow_local_files=self.allow_local_files,
-            allowed_dirs=self.allowed_dirs,
-            default_headers=self.default_headers,
-        )
+        self._client = QwenVLClient.from_settings(self)
         if self.api_key is None:
             self.api_key = self._client.api_key
         return self

@@ -45,19 +45,12 @@ class ClientSettings(BaseModel):
             self._get_client()
 
     def _config_tuple(self) -> tuple:
-        key = self.api_key.get_secret_value() if self.api_key is not None else None
-        return (
-            key,
-            self.region,
-            self.base_url,
-            self.workspace,
-            self.timeout,
-            self.max_retries,
-            self.resize,
-            self.upload,
-            self.allow_local_files,
-            tuple(self.allowed_dirs) if self.allowed_dirs is not None else None,
-        )
+        settings = QwenVLClient.settings_of(self)
+        key = settings.get("api_key")
+        settings["api_key"] = key.get_secret_value() if key is not None else None
+        dirs = settings.get("allowed_dirs")
+        settings["allowed_dirs"] = tuple(dirs) if dirs is not None else None
+        return tuple(sorted(settings.items()))
 
     def _get_client(self) -> QwenVLClient:
         """The client; rebuilt when a connection field changed since it was built."""
@@ -67,18 +60,7 @@ class ClientSettings(BaseModel):
         config = self._config_tuple()
         with holder.lock:
             if holder.client is None or config != holder.config:
-                holder.client = QwenVLClient(
-                    api_key=self.api_key,
-                    region=self.region,
-                    base_url=self.base_url,
-                    workspace=self.workspace,
-                    timeout=self.timeout,
-                    max_retries=self.max_retries,
-                    resize=self.resize,
-                    upload=self.upload,
-                    allow_local_files=self.allow_local_files,
-                    allowed_dirs=self.allowed_dirs,
-                )
+                holder.client = QwenVLClient.from_settings(self)
                 holder.config = config
             return holder.client
 

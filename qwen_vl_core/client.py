@@ -98,6 +98,22 @@ class QwenVLClient:
         headers.update(default_headers or {})
         self._base_headers = headers
 
+    # The constructor arguments an adapter exposes as its own settings (same names everywhere).
+    SETTINGS = (
+        "api_key", "region", "base_url", "workspace", "timeout", "max_retries",
+        "resize", "upload", "allow_local_files", "allowed_dirs", "default_headers",
+    )
+
+    @classmethod
+    def settings_of(cls, obj: Any) -> dict[str, Any]:
+        """The client settings an adapter object carries: its attributes named as in :attr:`SETTINGS`."""
+        return {name: getattr(obj, name) for name in cls.SETTINGS if hasattr(obj, name)}
+
+    @classmethod
+    def from_settings(cls, obj: Any) -> QwenVLClient:
+        """A client built from an adapter object's settings (see :meth:`settings_of`)."""
+        return cls(**cls.settings_of(obj))
+
     def __repr__(self) -> str:
         return f"QwenVLClient(base_url={self.endpoint.compatible_base!r}, workspace={self.workspace!r})"
 
