@@ -13,46 +13,15 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_qwen_vl import ChatQwenVL
+from tests.langchain_flags import QwenVLCapabilities
 
 DEMO_IMAGE = "https://dashscope.oss-cn-beijing.aliyuncs.com/images/dog_and_girl.jpeg"
 
 
-class TestChatQwenVLLive(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[ChatQwenVL]:
-        return ChatQwenVL
-
+class TestChatQwenVLLive(QwenVLCapabilities, ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "qwen3-vl-plus", "temperature": 0}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_video_inputs(self) -> bool:
-        return True
 
     @property
     def supported_usage_metadata_details(self) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_qwen_vl import ChatQwenVL
+from tests.langchain_flags import QwenVLCapabilities
 
 NEEDS_MORE_THAN_THE_LOCAL_SERVER = {
     "test_image_inputs": "downloads its test image from raw.githubusercontent.com (no network offline); "
@@ -25,7 +26,7 @@ NEEDS_MORE_THAN_THE_LOCAL_SERVER = {
 }
 
 
-class TestChatQwenVLStandardOffline(ChatModelIntegrationTests):
+class TestChatQwenVLStandardOffline(QwenVLCapabilities, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _local_dashscope(self, request: pytest.FixtureRequest, dashscope: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         reason = NEEDS_MORE_THAN_THE_LOCAL_SERVER.get(request.node.originalname)
@@ -37,40 +38,8 @@ class TestChatQwenVLStandardOffline(ChatModelIntegrationTests):
         self.server = dashscope
 
     @property
-    def chat_model_class(self) -> type[ChatQwenVL]:
-        return ChatQwenVL
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "qwen3-vl-plus", "max_retries": 0}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_video_inputs(self) -> bool:
-        return True
 
     @property
     def supported_usage_metadata_details(self) -> dict[str, list[str]]:

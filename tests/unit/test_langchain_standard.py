@@ -13,6 +13,7 @@ import pytest
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_qwen_vl import ChatQwenVL
+from tests.langchain_flags import QwenVLCapabilities
 
 FAKE_KEY = "sk-standard-tests-0000"
 
@@ -21,7 +22,7 @@ load_module = importlib.import_module("langchain_core.load.load")  # the package
 CLASS_PATH = ("langchain_qwen_vl", "chat_models", "ChatQwenVL")
 
 
-class TestChatQwenVLUnit(ChatModelUnitTests):
+class TestChatQwenVLUnit(QwenVLCapabilities, ChatModelUnitTests):
     @pytest.fixture(autouse=True)
     def _allow_partner_class(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """``test_serdes`` loads with ``allowed_objects="all"``, which only admits the classes listed in
@@ -39,10 +40,6 @@ class TestChatQwenVLUnit(ChatModelUnitTests):
         monkeypatch.setattr(load_module, "_get_default_allowed_class_paths", with_ours)
 
     @property
-    def chat_model_class(self) -> type[ChatQwenVL]:
-        return ChatQwenVL
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "qwen3-vl-plus", "api_key": FAKE_KEY}
 
@@ -53,50 +50,6 @@ class TestChatQwenVLUnit(ChatModelUnitTests):
             {"model": "qwen3-vl-flash"},
             {"api_key": "sk-from-env", "model": "qwen3-vl-flash"},
         )
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_video_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_pdf_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_audio_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return False
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def supported_usage_metadata_details(self) -> dict[str, list[str]]:
