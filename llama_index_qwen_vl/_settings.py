@@ -1,16 +1,22 @@
 """Connection fields shared by :class:`QwenVL`, :class:`QwenVLReader` and
-:class:`QwenVLImageCaptioner`, and the lazily built :class:`~qwen_vl_core.QwenVLClient` behind them."""
+:class:`QwenVLImageCaptioner`, the lazily built :class:`~qwen_vl_core.QwenVLClient` behind them,
+and the per-image job fields the reader and the captioner share."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+from typing import Literal
+
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from qwen_vl_core import QwenVLClient
 
-__all__ = ["ClientSettings"]
+from ._work import LoopSemaphores
+from .errors import PageFailure
+
+__all__ = ["ClientSettings", "ImageJobSettings"]
 
 
 class ClientSettings(BaseModel):
@@ -90,3 +96,33 @@ class _ClientHolder:
 
     def __repr__(self) -> str:
         return "_ClientHolder()"
+
+
+class ImageJobSettings(ClientSettings):
+    """What the reader and the captioner ask of each image: model, prompt, request options,
+    concurrency, error policy and cache. Each class adds its own ``mode`` (with its own default)."""
+
+    model: str = Field(default="qwen3-vl-plus", description="DashScope model name.")
+    prompt: str | None = Field(default=None, description="Replace the mode's built-in instruction.")
+    num_workers: int = Field(default=4, ge=1, le=256, description="Images or pages in flight at once.")
+    on_error: Literal["raise", "skip"] = Field(default="raise", description="raise (after the other items) or skip.")
+    cache_dir: str | None = Field(default=None, description="Directory of the content-addressed answer cache.")
+    enable_thinking: bool | None = Field(default=None, description="Thinking on/off (None: the model's default).")
+    thinking_budget: int | None = Field(default=None, gt=0)
+    high_resolution: bool | None = Field(default=None, description="vl_high_resolution_images.")
+    min_pixels: int | None = Field(default=None, gt=0)
+    max_pixels: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, description="Output limit per image or page.")
+    temperature: float | None = Field(default=None)
+
+    _failures: list[PageFailure] = PrivateAttr(default_factory=list)
+    _semaphores: LoopSemaphores = PrivateAttr(default_factory=LoopSemaphores)
+
+    def __init__(self, *, client: QwenVLClient | None = None, **data: Any) -> None:
+        super().__init__(**data)
+        self._init_client(client)
+
+    @property
+    def failures(self) -> list[PageFailure]:
+        """Items that failed in the last run (also set when ``on_error="raise"`` raised)."""
+        return list(self._failures)

@@ -12,18 +12,17 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import aclosing, closing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, TransformComponent
 
-from qwen_vl_core import QwenVLClient
 
 from ._cache import ResultCache
 from ._pages import PageImage
-from ._prompts import MODES, Mode
-from ._settings import ClientSettings
-from ._work import Done, ImageWorker, LoopSemaphores, Outcome, run_async, run_ordered
+from ._prompts import Mode
+from ._settings import ImageJobSettings
+from ._work import Done, ImageWorker, Outcome, run_async, run_ordered
 from .errors import PageFailure, QwenVLReaderError
 
 __all__ = ["QwenVLImageCaptioner", "node_image_sha256", "CAPTION_METADATA_KEYS"]
@@ -136,7 +135,7 @@ def _nodes_being_hashed() -> Sequence[BaseNode] | None:
 # ---------------------------------------------------------------- the transformation
 
 
-class QwenVLImageCaptioner(ClientSettings, TransformComponent):
+class QwenVLImageCaptioner(ImageJobSettings, TransformComponent):
     """Caption (or OCR) every image node: ``ImageNode``s and ``ImageDocument``s with ``image``,
     ``image_path`` or ``image_url``. Other nodes pass through untouched.
 
@@ -160,42 +159,13 @@ class QwenVLImageCaptioner(ClientSettings, TransformComponent):
             nodes = pipeline.run(nodes=[ImageNode(image_path="photo.jpg")])
     """
 
-    model: str = Field(default="qwen3-vl-plus", description="DashScope model name.")
     mode: Mode = Field(default="caption", description="caption, ocr, markdown or caption+ocr.")
-    prompt: str | None = Field(default=None, description="Replace the mode's built-in instruction.")
-    num_workers: int = Field(default=4, ge=1, le=256, description="Images in flight at once.")
-    on_error: Literal["raise", "skip"] = Field(default="raise", description="raise (after the other images) or skip.")
-    cache_dir: str | None = Field(default=None, description="Directory of the content-addressed answer cache.")
     replace_text: bool = Field(default=False, description="Replace the node's text instead of appending to it.")
-    enable_thinking: bool | None = Field(default=None)
-    thinking_budget: int | None = Field(default=None, gt=0)
-    high_resolution: bool | None = Field(default=None)
-    min_pixels: int | None = Field(default=None, gt=0)
-    max_pixels: int | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    temperature: float | None = Field(default=None)
 
-    _failures: list[PageFailure] = PrivateAttr(default_factory=list)
-    _semaphores: LoopSemaphores = PrivateAttr(default_factory=LoopSemaphores)
-
-    def __init__(self, *, client: QwenVLClient | None = None, **data: Any) -> None:
-        super().__init__(**data)
-        self._init_client(client)
-
-    @field_validator("mode")
-    @classmethod
-    def _check_mode(cls, value: str) -> str:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
-        return value
 
     @classmethod
     def class_name(cls) -> str:
         return "QwenVLImageCaptioner"
-
-    @property
-    def failures(self) -> list[PageFailure]:
-        return list(self._failures)
 
     def to_dict(self, **kwargs: Any) -> dict[str, Any]:
         data = super().to_dict(**kwargs)

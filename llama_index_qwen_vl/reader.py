@@ -8,17 +8,16 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import aclosing, closing
 from typing import Any, Literal
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.readers.base import BasePydanticReader
 from llama_index.core.schema import Document, ImageDocument
 
-from qwen_vl_core import QwenVLClient
 
 from ._cache import ResultCache
 from ._pages import SUPPORTED_SUFFIXES, FileError, PageRef, _Source, expand_inputs, iter_pages
-from ._prompts import MODES, Mode
-from ._settings import ClientSettings
-from ._work import Done, ImageWorker, LoopSemaphores, Outcome, run_async, run_ordered
+from ._prompts import Mode
+from ._settings import ImageJobSettings
+from ._work import Done, ImageWorker, Outcome, run_async, run_ordered
 from .errors import PageFailure, QwenVLReaderError
 
 __all__ = ["QwenVLReader", "EXCLUDED_EMBED_KEYS", "EXCLUDED_LLM_KEYS"]
@@ -45,7 +44,7 @@ _OPTION_FIELDS = (
 )
 
 
-class QwenVLReader(ClientSettings, BasePydanticReader):
+class QwenVLReader(ImageJobSettings, BasePydanticReader):
     """Read images and scanned PDFs with a Qwen-VL model: one Document per image or page.
 
     Modes: ``"caption"`` (a description for search), ``"ocr"`` (the text verbatim), ``"markdown"``
@@ -70,44 +69,19 @@ class QwenVLReader(ClientSettings, BasePydanticReader):
             docs = SimpleDirectoryReader("scans", file_extractor={".pdf": reader, ".png": reader}).load_data()
     """
 
-    model: str = Field(default="qwen3-vl-plus", description="DashScope model name.")
     mode: Mode = Field(default="caption+ocr", description="caption, ocr, markdown or caption+ocr.")
-    prompt: str | None = Field(default=None, description="Replace the mode's built-in instruction.")
     dpi: float = Field(default=150, ge=18, le=1200, description="Resolution at which PDF pages are rendered.")
     page_format: Literal["jpeg", "png"] = Field(
         default="jpeg", description="Encoding of rendered PDF pages and TIFF frames: jpeg (q92, 4:4:4) or png."
     )
-    num_workers: int = Field(default=4, ge=1, le=256, description="Pages in flight at once.")
     show_progress: bool = Field(default=False, description="Show a tqdm progress bar.")
-    on_error: Literal["raise", "skip"] = Field(default="raise", description="raise (after the other pages) or skip.")
-    cache_dir: str | None = Field(default=None, description="Directory of the content-addressed answer cache.")
     image_documents: bool = Field(
         default=False, description="Also return an ImageDocument per page (for MultiModalVectorStoreIndex)."
     )
     recursive: bool = Field(default=True, description="Descend into subdirectories of a directory input.")
     password: str | None = Field(default=None, exclude=True, repr=False, description="Password of encrypted PDFs.")
-    enable_thinking: bool | None = Field(default=None, description="Thinking on/off (None: the model's default).")
-    thinking_budget: int | None = Field(default=None, gt=0)
-    high_resolution: bool | None = Field(default=None, description="vl_high_resolution_images.")
-    min_pixels: int | None = Field(default=None, gt=0)
-    max_pixels: int | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0, description="Output limit per page.")
-    temperature: float | None = Field(default=None)
 
-    _failures: list[PageFailure] = PrivateAttr(default_factory=list)
     _active_loads: int = PrivateAttr(default=0)
-    _semaphores: LoopSemaphores = PrivateAttr(default_factory=LoopSemaphores)
-
-    def __init__(self, *, client: QwenVLClient | None = None, **data: Any) -> None:
-        super().__init__(**data)
-        self._init_client(client)
-
-    @field_validator("mode")
-    @classmethod
-    def _check_mode(cls, value: str) -> str:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
-        return value
 
     @classmethod
     def class_name(cls) -> str:

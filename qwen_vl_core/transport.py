@@ -25,7 +25,6 @@ from .errors import (
     APIError,
     APITimeoutError,
     QwenVLError,
-    error_from_payload,
     error_from_response,
 )
 from .sse import SSEDecoder
