@@ -18,9 +18,16 @@ from qwen_vl_core.errors import (
 )
 
 from .chat_models import ChatQwenVL
+from .extractor import DEFAULT_EXTRACTION_PROMPT, ExtractionError, QwenVLExtractor
+from .image_tool import ImageQuestion, QwenVLImageTool
 
 __all__ = [
     "ChatQwenVL",
+    "QwenVLExtractor",
+    "ExtractionError",
+    "DEFAULT_EXTRACTION_PROMPT",
+    "QwenVLImageTool",
+    "ImageQuestion",
     "QwenVLError",
     "APIError",
     "APIConnectionError",

@@ -1,16 +1,32 @@
-"""Structured output helpers shared by every adapter: ``response_format`` bodies and tolerant
-JSON extraction from model text (fenced ```json blocks, leading prose)."""
+"""Structured output helpers shared by every adapter: ``response_format`` bodies, tolerant
+JSON extraction from model text (fenced ```json blocks, leading prose), and output schemas
+(Pydantic class, TypedDict, JSON Schema dict or ``.json`` file) normalised to one JSON Schema
+with one validator, plus the prompts of JSON mode and of a repair request."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 from .errors import InputValidationError
 
-__all__ = ["json_schema_format", "json_object_format", "extract_json", "schema_errors", "JSON_HINT"]
+__all__ = [
+    "json_schema_format",
+    "json_object_format",
+    "extract_json",
+    "schema_errors",
+    "JSON_HINT",
+    "load_json_schema",
+    "OutputSchema",
+    "output_schema",
+    "schema_prompt",
+    "repair_prompt",
+]
 
 JSON_HINT = "Respond with a single JSON object only."
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
@@ -80,3 +96,152 @@ def _json_path(path: Any) -> str:
     for token in path:
         out += f"[{token}]" if isinstance(token, int) else f".{token}"
     return out
+
+
+# ------------------------------------------------------------------------------ output schemas
+
+
+def load_json_schema(source: Any, *, what: str = "schema") -> dict[str, Any]:
+    """A JSON Schema dict from a dict, a ``.json`` file path (``str`` or ``os.PathLike``) or inline
+    JSON text (a string starting with ``{``). Raises :class:`InputValidationError` naming the source."""
+    if isinstance(source, Mapping):
+        schema: Any = dict(source)
+    elif isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(source, str) and text.lstrip().startswith("{"):
+            label, raw = f"{what} (inline JSON)", text
+        else:
+            path = Path(text).expanduser()
+            label = f"{what} file {text!r}"
+            try:
+                raw = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise InputValidationError(
+                    f"{label}: no such file (give a .json file, a dict or a model class)"
+                ) from None
+            except IsADirectoryError:
+                raise InputValidationError(f"{label} is a directory, not a .json file") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or exc
+                raise InputValidationError(f"{label} cannot be read ({reason})") from None
+        try:
+            schema = json.loads(raw)
+        except ValueError as exc:
+            raise InputValidationError(f"{label} is not valid JSON: {exc}") from None
+    else:
+        raise InputValidationError(
+            f"{what} must be a Pydantic model class, a TypedDict, a JSON Schema dict or the path of a .json file; "
+            f"got {type(source).__name__}"
+        )
+    if not isinstance(schema, dict):
+        raise InputValidationError(f"{what} must be a JSON object, got {type(schema).__name__}")
+    _check_schema(schema)
+    return schema
+
+
+def _check_schema(schema: Mapping[str, Any]) -> None:
+    from jsonschema import validators
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        raise InputValidationError(f"invalid JSON schema: {exc.message}") from None
+
+
+SchemaKind = Literal["pydantic", "pydantic_v1", "typeddict", "json_schema"]
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """One output schema, whatever form it was given in: its JSON Schema, a name for
+    ``response_format``, and :meth:`validate` (Pydantic for model classes and TypedDicts, the
+    ``jsonschema`` library for JSON Schema dicts)."""
+
+    kind: SchemaKind
+    json_schema: dict[str, Any]
+    name: str
+    target: Any = None  # the Pydantic class / TypedDict; None for a JSON Schema
+
+    def response_format(self, *, strict: bool | None = None) -> dict[str, Any]:
+        """``{"type": "json_schema", "json_schema": {...}}`` for this schema."""
+        return json_schema_format(self.json_schema, name=self.name, strict=strict)
+
+    def validate(self, value: Any) -> tuple[Any, list[str]]:
+        """``(result, [])`` when ``value`` is valid, else ``(None, problems)``. The result is an
+        instance of the Pydantic class, the validated dict of a TypedDict, or ``value`` itself."""
+        if self.kind == "json_schema":
+            problems = schema_errors(value, self.json_schema)
+            return (None, problems) if problems else (value, [])
+        if self.kind == "pydantic_v1":
+            from pydantic.v1 import ValidationError as ValidationErrorV1
+
+            try:
+                return self.target.parse_obj(value), []
+            except ValidationErrorV1 as exc:
+                return None, _pydantic_problems(exc.errors())
+        from pydantic import TypeAdapter, ValidationError
+
+        try:
+            if self.kind == "pydantic":
+                return self.target.model_validate(value), []
+            return TypeAdapter(self.target).validate_python(value), []
+        except ValidationError as exc:
+            return None, _pydantic_problems(exc.errors())
+
+    def parse(self, text: str) -> tuple[Any, list[str]]:
+        """Extract the JSON in a model's answer (see :func:`extract_json`) and :meth:`validate` it."""
+        try:
+            value = extract_json(text)
+        except ValueError as exc:
+            shown = text.strip()
+            shown = shown if len(shown) <= 200 else shown[:197] + "..."
+            return None, [f"the answer is not valid JSON ({exc}): {shown!r}"]
+        return self.validate(value)
+
+
+def output_schema(schema: Any) -> OutputSchema:
+    """Normalise a Pydantic model class (v2 or ``pydantic.v1``), a TypedDict class, a JSON Schema
+    dict, or the path of a ``.json`` schema file (``str`` / ``os.PathLike``; a string starting
+    with ``{`` is inline JSON) into an :class:`OutputSchema`."""
+    if isinstance(schema, OutputSchema):
+        return schema
+    if isinstance(schema, type):
+        from pydantic import BaseModel
+        from pydantic.v1 import BaseModel as BaseModelV1
+        from typing_extensions import is_typeddict
+
+        if issubclass(schema, BaseModel):
+            return OutputSchema("pydantic", schema.model_json_schema(), schema.__name__, schema)
+        if issubclass(schema, BaseModelV1):
+            return OutputSchema("pydantic_v1", schema.schema(), schema.__name__, schema)
+        if is_typeddict(schema):
+            from pydantic import PydanticUserError, TypeAdapter
+
+            try:
+                json_schema = TypeAdapter(schema).json_schema()
+            except PydanticUserError as exc:
+                raise InputValidationError(f"TypedDict {schema.__name__}: {exc}") from None
+            return OutputSchema("typeddict", json_schema, schema.__name__, schema)
+    json_schema = load_json_schema(schema)
+    return OutputSchema("json_schema", json_schema, _NAME.sub("_", str(json_schema.get("title") or "output"))[:64])
+
+
+def _pydantic_problems(errors: Sequence[Mapping[str, Any]], limit: int = 10) -> list[str]:
+    return [f"{_json_path(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in list(errors)[:limit]]
+
+
+def schema_prompt(schema: Mapping[str, Any]) -> str:
+    """The instruction that puts a JSON Schema in the prompt (JSON mode: the model has no
+    ``json_schema`` output). Contains the word "JSON", which DashScope's JSON mode requires."""
+    return f"{JSON_HINT} It must match this JSON Schema:\n{json.dumps(schema, ensure_ascii=False)}"
+
+
+def repair_prompt(errors: Sequence[str]) -> str:
+    """The follow-up message asking for a corrected answer, listing what was wrong with the last one."""
+    listed = "\n".join(f"- {e}" for e in errors) or "- the answer could not be used"
+    return (
+        "Your previous answer is not valid:\n"
+        f"{listed}\n"
+        "Reply with the corrected JSON object only, matching the schema, with no other text."
+    )
