@@ -1,13 +1,11 @@
 """Every ```python snippet of the README section "Structured extraction and the image tool" runs, as
 written, against the local DashScope server (found through DASHSCOPE_BASE_URL, with a fake key in
 DASHSCOPE_API_KEY, as a user's environment would provide them).
-
-The section is read from README.md once it is merged there, from README_extractor.md until then."""
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -19,16 +17,7 @@ HEADING = "Structured extraction and the image tool"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _snippets() -> list[str]:
-    try:
-        return python_snippets(HEADING)
-    except AssertionError:  # not merged into README.md yet
-        text = (ROOT / "README_extractor.md").read_text(encoding="utf-8")
-        assert text.startswith(f"## {HEADING}")
-        return re.findall(r"```python\n(.*?)```", text, re.S)
-
-
-SNIPPETS = _snippets()
+SNIPPETS = python_snippets(HEADING)
 RECEIPT_SCHEMA = {
     "type": "object",
     "properties": {"merchant": {"type": "string"}, "total": {"type": "number"}},
