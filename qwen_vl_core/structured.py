@@ -22,6 +22,7 @@ __all__ = [
     "schema_errors",
     "JSON_HINT",
     "load_json_schema",
+    "load_json_object",
     "OutputSchema",
     "output_schema",
     "schema_prompt",
@@ -103,7 +104,20 @@ def _json_path(path: Any) -> str:
 
 def load_json_schema(source: Any, *, what: str = "schema") -> dict[str, Any]:
     """A JSON Schema dict from a dict, a ``.json`` file path (``str`` or ``os.PathLike``) or inline
-    JSON text (a string starting with ``{``). Raises :class:`InputValidationError` naming the source."""
+    JSON text (a string starting with ``{``), checked against its meta-schema. Raises
+    :class:`InputValidationError` naming the source."""
+    schema = load_json_object(
+        source,
+        what=what,
+        expected="a Pydantic model class, a TypedDict, a JSON Schema dict or the path of a .json file",
+    )
+    _check_schema(schema)
+    return schema
+
+
+def load_json_object(source: Any, *, what: str = "value", expected: str | None = None) -> dict[str, Any]:
+    """A JSON object from a dict, a ``.json`` file path or inline JSON text (starting with ``{``).
+    Raises :class:`InputValidationError` naming ``what`` and the source."""
     if isinstance(source, Mapping):
         schema: Any = dict(source)
     elif isinstance(source, (str, os.PathLike)):
@@ -116,9 +130,7 @@ def load_json_schema(source: Any, *, what: str = "schema") -> dict[str, Any]:
             try:
                 raw = path.read_text(encoding="utf-8")
             except FileNotFoundError:
-                raise InputValidationError(
-                    f"{label}: no such file (give a .json file, a dict or a model class)"
-                ) from None
+                raise InputValidationError(f"{label}: no such file (give a .json file or inline JSON)") from None
             except IsADirectoryError:
                 raise InputValidationError(f"{label} is a directory, not a .json file") from None
             except (OSError, UnicodeDecodeError) as exc:
@@ -130,12 +142,10 @@ def load_json_schema(source: Any, *, what: str = "schema") -> dict[str, Any]:
             raise InputValidationError(f"{label} is not valid JSON: {exc}") from None
     else:
         raise InputValidationError(
-            f"{what} must be a Pydantic model class, a TypedDict, a JSON Schema dict or the path of a .json file; "
-            f"got {type(source).__name__}"
+            f"{what} must be {expected or 'a JSON object or the path of a .json file'}; got {type(source).__name__}"
         )
     if not isinstance(schema, dict):
         raise InputValidationError(f"{what} must be a JSON object, got {type(schema).__name__}")
-    _check_schema(schema)
     return schema
 
 

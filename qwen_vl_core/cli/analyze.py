@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ..models import get_capabilities
-from ..structured import JSON_HINT, extract_json, json_schema_format, schema_errors
+from ..structured import JSON_HINT, extract_json, json_schema_format, load_json_schema, schema_errors, schema_prompt
 from ._args import add_api_args, add_request_args
 from ._chat import finish, run_call
 from ._common import Console, make_client
 from ._output import emit, normalized, plan_output
 from ._request import ANALYZE_FIELDS, LOW_DETAIL_TOKENS, Prepared, load_request, prepare, set_prompt
-from ._schema import load_schema
 
 DEFAULT_MODEL = "qwen3-vl-plus"
 
@@ -80,14 +78,13 @@ def _structured(prepared: Prepared) -> dict[str, Any] | None:
     request = prepared.request
     schema = request.get("schema")
     if schema is not None:
-        schema = load_schema(schema, "--schema" if isinstance(schema, str) else "request field 'schema'")
+        schema = load_json_schema(schema, what="--schema" if isinstance(schema, str) else "request field 'schema'")
         request["schema"] = schema
         caps = get_capabilities(prepared.model)
         if caps.known and "json_schema" not in caps.structured_output and "json_object" in caps.structured_output:
             # e.g. qwen-vl-max: JSON mode with the schema in the prompt, still checked afterwards.
             prepared.options["response_format"] = {"type": "json_object"}
-            hint = f"{JSON_HINT} It must match this JSON Schema:\n{json.dumps(schema, ensure_ascii=False)}"
-            set_prompt(prepared, f"{prepared.prompt}\n\n{hint}")
+            set_prompt(prepared, f"{prepared.prompt}\n\n{schema_prompt(schema)}")
             prepared.notes["response_format"] = "json_object (the model has no json_schema output)"
         else:
             prepared.options["response_format"] = json_schema_format(schema)

@@ -14,7 +14,7 @@ from ._chat import finish, run_call
 from ._common import CLIError, Console, make_client
 from ._output import emit, normalized, plan_output
 from ._request import OCR_FIELDS, load_request, prepare, set_prompt
-from ._schema import load_schema
+from ..structured import load_json_object
 
 __all__ = ["add_parser", "run", "TASKS", "DEFAULT_TASK"]
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.task is not None:
         request["task"] = args.task
     if args.task_config is not None:
-        request["task_config"] = load_schema(args.task_config, "--task-config")
+        request["task_config"] = load_json_object(args.task_config, what="--task-config")
     prepared = prepare(
         request, command="ocr", known=OCR_FIELDS, default_model=DEFAULT_MODEL, prompt_required=False
     )

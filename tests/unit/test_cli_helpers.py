@@ -11,8 +11,7 @@ import pytest
 from qwen_vl_core.cli._common import CLIError, Console
 from qwen_vl_core.cli._output import output_path, redact
 from qwen_vl_core.cli._request import ANALYZE_FIELDS, OCR_FIELDS, load_request, prepare
-from qwen_vl_core.cli._schema import load_schema
-from qwen_vl_core.structured import schema_errors
+from qwen_vl_core.structured import load_json_object, load_json_schema, schema_errors
 from qwen_vl_core.errors import InputValidationError
 
 
@@ -193,12 +192,16 @@ def test_invalid_schema_is_an_input_error():
 def test_load_schema_from_file_inline_and_errors(tmp_path):
     f = tmp_path / "s.json"
     f.write_text(json.dumps(SCHEMA))
-    assert load_schema(str(f)) == SCHEMA
-    assert load_schema('{"type": "object"}') == {"type": "object"}
-    with pytest.raises(CLIError, match="no such file"):
-        load_schema(str(tmp_path / "missing.json"))
-    with pytest.raises(CLIError, match="not valid JSON"):
-        load_schema("{nope")
-    with pytest.raises(CLIError, match="must be a JSON object"):
+    assert load_json_schema(str(f), what="--schema") == SCHEMA
+    assert load_json_schema('{"type": "object"}') == {"type": "object"}
+    with pytest.raises(InputValidationError, match="--schema file .*missing.json.*no such file"):
+        load_json_schema(str(tmp_path / "missing.json"), what="--schema")
+    with pytest.raises(InputValidationError, match="not valid JSON"):
+        load_json_schema("{nope")
+    with pytest.raises(InputValidationError, match="invalid JSON schema"):
+        load_json_schema('{"type": 5}')
+    with pytest.raises(InputValidationError, match="--task-config must be a JSON object"):
         f.write_text("[1]")
-        load_schema(str(f))
+        load_json_object(str(f), what="--task-config")
+    # a task config is any JSON object, not a schema: no meta-schema check
+    assert load_json_object('{"result_schema": {"type": 5}}') == {"result_schema": {"type": 5}}
