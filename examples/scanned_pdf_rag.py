@@ -37,20 +37,18 @@ class DashScopeEmbedding(BaseEmbedding):
     _headers: dict = PrivateAttr()
 
     def __init__(self, *, region: str | None = None, base_url: str | None = None, **data: Any) -> None:
-        import httpx
-
         from qwen_vl_core.config import find_api_key, resolve_endpoint
+        from qwen_vl_core.transport import Transport
 
         super().__init__(**data)
         self._url = resolve_endpoint(region, base_url).compatible_base + "/embeddings"
         self._headers = {"Authorization": f"Bearer {find_api_key().get_secret_value()}"}
-        self._http = httpx.Client(timeout=60)
+        self._http = Transport(timeout=60)  # the core's retries and typed errors
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         body = {"model": self.model_name, "input": texts, "dimensions": self.dimensions, "encoding_format": "float"}
-        resp = self._http.post(self._url, json=body, headers=self._headers)
-        resp.raise_for_status()
-        return [item["embedding"] for item in sorted(resp.json()["data"], key=lambda d: d["index"])]
+        data = self._http.request("POST", self._url, headers=self._headers, json_body=body).data
+        return [item["embedding"] for item in sorted(data["data"], key=lambda d: d["index"])]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._embed(texts)

@@ -26,6 +26,7 @@ import collections
 import datetime as _dt
 import email.message
 import io
+import hashlib
 import json as _json
 import re
 import socket
@@ -68,6 +69,7 @@ __all__ = [
 
 COMPATIBLE_PATHS = ("/compatible-mode/v1/chat/completions", "/v1/chat/completions")
 NATIVE_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
+EMBEDDING_PATHS = ("/compatible-mode/v1/embeddings", "/v1/embeddings")
 UPLOAD_POLICY_PATH = "/api/v1/uploads"
 OSS_PATH = "/oss"
 DATA_URI_LIMIT = 10485760  # characters of one data URL
@@ -129,6 +131,8 @@ def _kind_of(path: str) -> str:
         return "upload_policy"
     if path == OSS_PATH:
         return "oss"
+    if path in EMBEDDING_PATHS:
+        return "embeddings"
     return "other"
 
 
@@ -1005,7 +1009,30 @@ class DashScopeServer:
             return self._policy(rec)
         if kind == "oss" and rec.method == "POST":
             return self._oss(rec)
+        if kind == "embeddings" and rec.method == "POST":
+            return self._embeddings(rec)
         return Json(error_body(f"Not found: {rec.method} {rec.path}", "not_found"), 404)
+
+    def _embeddings(self, rec: RecordedRequest) -> Reply:
+        """OpenAI-compatible embeddings: bag-of-words hashing vectors, so texts sharing words are close."""
+        if not _auth_ok(rec):
+            return Json(error_body("Invalid API-key provided.", "invalid_api_key"), 401)
+        body = rec.json if isinstance(rec.json, dict) else {}
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or len(texts) > 10:
+            return Json(error_body("input must be a string or a list of 1 to 10 strings", "invalid_parameter_error"), 400)
+        dims = int(body.get("dimensions") or 1024)
+        data = []
+        for i, text in enumerate(texts):
+            vec = [0.0] * dims
+            for word in re.findall(r"\w+", str(text).lower()):
+                vec[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+            norm = sum(v * v for v in vec) ** 0.5 or 1.0
+            data.append({"object": "embedding", "index": i, "embedding": [v / norm for v in vec]})
+        tokens = sum(_words(t) for t in texts)
+        return Json({"object": "list", "data": data, "model": body.get("model"), "id": _new_id(),
+                     "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _media_error(self, rec: RecordedRequest, messages: list) -> str | None:
         for url in _all_urls(messages):
