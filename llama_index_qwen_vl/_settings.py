@@ -13,7 +13,8 @@ from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, Secr
 
 from qwen_vl_core import QwenVLClient
 
-from ._work import LoopSemaphores
+from ._cache import ResultCache
+from ._work import ImageWorker, LoopSemaphores
 from .errors import PageFailure
 
 __all__ = ["ClientSettings", "ImageJobSettings"]
@@ -98,6 +99,12 @@ class _ClientHolder:
         return "_ClientHolder()"
 
 
+# Fields sent as request options for each image (None: not sent, the model's default applies).
+JOB_OPTION_FIELDS = (
+    "enable_thinking", "thinking_budget", "high_resolution", "min_pixels", "max_pixels", "max_tokens", "temperature",
+)  # fmt: skip
+
+
 class ImageJobSettings(ClientSettings):
     """What the reader and the captioner ask of each image: model, prompt, request options,
     concurrency, error policy and cache. Each class adds its own ``mode`` (with its own default)."""
@@ -126,3 +133,15 @@ class ImageJobSettings(ClientSettings):
     def failures(self) -> list[PageFailure]:
         """Items that failed in the last run (also set when ``on_error="raise"`` raised)."""
         return list(self._failures)
+
+    def _worker(self, **extra: Any) -> ImageWorker:
+        """The per-image engine with this object's model, mode, prompt, options and cache."""
+        return ImageWorker(
+            client=self._get_client(),
+            model=self.model,
+            mode=self.mode,  # type: ignore[attr-defined]  (each subclass declares its own mode)
+            prompt=self.prompt,
+            options={name: getattr(self, name) for name in JOB_OPTION_FIELDS},
+            cache=ResultCache(self.cache_dir) if self.cache_dir else None,
+            **extra,
+        )

@@ -18,7 +18,6 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, TransformComponent
 
 
-from ._cache import ResultCache
 from ._pages import PageImage
 from ._prompts import Mode
 from ._settings import ImageJobSettings
@@ -35,15 +34,6 @@ CAPTION_METADATA_KEYS = (
     "qwen_vl_input_tokens", "qwen_vl_output_tokens",
 )  # fmt: skip
 
-_OPTION_FIELDS = (
-    "enable_thinking",
-    "thinking_budget",
-    "high_resolution",
-    "min_pixels",
-    "max_pixels",
-    "max_tokens",
-    "temperature",
-)
 
 
 # ---------------------------------------------------------------- images of nodes
@@ -176,16 +166,6 @@ class QwenVLImageCaptioner(ImageJobSettings, TransformComponent):
         return data
 
     # ---------------------------------------------------------------- work
-
-    def _worker(self) -> ImageWorker:
-        return ImageWorker(
-            client=self._get_client(),
-            model=self.model,
-            mode=self.mode,
-            prompt=self.prompt,
-            options={name: getattr(self, name) for name in _OPTION_FIELDS},
-            cache=ResultCache(self.cache_dir) if self.cache_dir else None,
-        )
 
     @staticmethod
     def _jobs(nodes: Sequence[BaseNode]) -> list[tuple[int, BaseNode, tuple[str, Any]]]:

@@ -13,7 +13,6 @@ from llama_index.core.readers.base import BasePydanticReader
 from llama_index.core.schema import Document, ImageDocument
 
 
-from ._cache import ResultCache
 from ._pages import SUPPORTED_SUFFIXES, FileError, PageRef, _Source, expand_inputs, iter_pages
 from ._prompts import Mode
 from ._settings import ImageJobSettings
@@ -33,15 +32,6 @@ EXCLUDED_EMBED_KEYS = (
 #: The LLM still sees ``file_name`` and ``page_label`` (for citations).
 EXCLUDED_LLM_KEYS = tuple(k for k in EXCLUDED_EMBED_KEYS if k != "page_label")
 
-_OPTION_FIELDS = (
-    "enable_thinking",
-    "thinking_budget",
-    "high_resolution",
-    "min_pixels",
-    "max_pixels",
-    "max_tokens",
-    "temperature",
-)
 
 
 class QwenVLReader(ImageJobSettings, BasePydanticReader):
@@ -105,14 +95,18 @@ class QwenVLReader(ImageJobSettings, BasePydanticReader):
     # ---------------------------------------------------------------- building blocks
 
     def _worker(self) -> ImageWorker:
-        return ImageWorker(
-            client=self._get_client(),
-            model=self.model,
-            mode=self.mode,
-            prompt=self.prompt,
-            options={name: getattr(self, name) for name in _OPTION_FIELDS},
-            cache=ResultCache(self.cache_dir) if self.cache_dir else None,
-            keep_media=self.image_documents,
+        return super()._worker(keep_media=self.image_documents)
+
+    def _pages(self, files: list[str], fs: Any, opened: list[_Source], worker: ImageWorker) -> Iterator[PageRef]:
+        """Pages of ``files`` one at a time, rendered lazily at ``dpi`` under the client's file policy."""
+        return iter_pages(
+            files,
+            dpi=self.dpi,
+            fs=fs,
+            password=self.password,
+            page_format=self.page_format,
+            opened=opened,
+            policy=worker.client.media_options.policy,
         )
 
     def _files(self, file: Any, file_path: Any, fs: Any) -> list[str]:
@@ -241,15 +235,7 @@ class QwenVLReader(ImageJobSettings, BasePydanticReader):
         bar = self._progress()
         self._begin()
         try:
-            pages = iter_pages(
-                files,
-                dpi=self.dpi,
-                fs=fs,
-                password=self.password,
-                page_format=self.page_format,
-                opened=opened,
-                policy=worker.client.media_options.policy,
-            )
+            pages = self._pages(files, fs, opened, worker)
             with closing(run_ordered(pages, self._work_sync(worker), self.num_workers)) as outcomes:
                 for outcome in outcomes:
                     if bar is not None:
@@ -315,15 +301,7 @@ class QwenVLReader(ImageJobSettings, BasePydanticReader):
         bar = self._progress()
         self._begin()
         try:
-            pages = iter_pages(
-                files,
-                dpi=self.dpi,
-                fs=fs,
-                password=self.password,
-                page_format=self.page_format,
-                opened=opened,
-                policy=worker.client.media_options.policy,
-            )
+            pages = self._pages(files, fs, opened, worker)
             async with aclosing(run_async(pages, self._work_async(worker), self.num_workers)) as outcomes:
                 async for outcome in outcomes:
                     if bar is not None:
