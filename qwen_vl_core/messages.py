@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from .errors import InputValidationError
 from .media import MediaOptions, ResolvedMedia, resolve_frames, resolve_image, resolve_video
+from .models import ModelCapabilities, get_capabilities
 
 __all__ = ["MediaSettings", "WireMessages", "normalize_messages", "content_has_text"]
 
@@ -149,6 +150,26 @@ def _pixels(part: Mapping[str, Any], settings: MediaSettings) -> dict[str, int]:
     return out
 
 
+MIN_VIDEO_SECONDS = 2.0
+
+
+def _check_duration(media: ResolvedMedia, caps: ModelCapabilities) -> None:
+    """Documented duration limits of one video file (known only where the header was readable)."""
+    seconds = media.duration_s
+    if seconds is None or not caps.known:
+        return
+    if seconds < MIN_VIDEO_SECONDS:
+        raise InputValidationError(
+            f"video {media.source!r} is {seconds:.1f} s long; videos must be at least {MIN_VIDEO_SECONDS:g} s"
+        )
+    limit = caps.max_video_seconds
+    if limit is not None and seconds > limit:
+        raise InputValidationError(
+            f"video {media.source!r} is {seconds / 60:.1f} min long; {caps.name!r} accepts at most "
+            f"{limit / 60:g} min per video (cut it, or send frames as a frame list)"
+        )
+
+
 def _fps(part: Mapping[str, Any], settings: MediaSettings) -> float | None:
     value = part.get("fps", settings.fps)
     if value is None:
@@ -161,8 +182,13 @@ def _fps(part: Mapping[str, Any], settings: MediaSettings) -> float | None:
 class _Builder:
     def __init__(self, settings: MediaSettings, mode: Mode) -> None:
         self.settings = settings
+        self.caps = get_capabilities(settings.model)
         self.mode = mode
         self.out = WireMessages(messages=[])
+
+    def _check_video_model(self) -> None:
+        if self.caps.known and not self.caps.video:
+            raise InputValidationError(f"model {self.settings.model!r} does not accept video input")
 
     def _track(self, container: Any, key: Any, media: ResolvedMedia) -> None:
         self.out.media.append(media)
@@ -196,7 +222,9 @@ class _Builder:
 
     def video(self, source: Any, part: Mapping[str, Any]) -> dict[str, Any]:
         fps = _fps(part, self.settings)
+        self._check_video_model()
         media = resolve_video(source, options=self.settings.options)
+        _check_duration(media, self.caps)
         extra = {"fps": fps} if fps is not None else {}
         if self.mode == "native":
             wire: dict[str, Any] = {"video": None, **extra}
@@ -210,6 +238,7 @@ class _Builder:
     def frames(self, frames: Sequence[Any], part: Mapping[str, Any]) -> dict[str, Any]:
         s = self.settings
         fps = _fps(part, s)
+        self._check_video_model()
         resolved = resolve_frames(
             list(frames),
             model=s.model,

@@ -32,6 +32,7 @@ class ModelCapabilities:
     tools: bool = True
     structured_output: frozenset[str] = frozenset({"json_schema", "json_object"})
     video: bool = True
+    max_video_seconds: float | None = 1200.0  # documented duration limit of one video file (min 2 s)
     context_window: int = 131072
     max_output: int = 8192
     ocr_tasks: bool = False
@@ -82,6 +83,7 @@ _QWEN35 = dict(
     structured_output=frozenset({"json_schema", "json_object"}),
     context_window=1_000_000,
     max_output=65536,
+    max_video_seconds=7200.0,
 )
 _QWEN25_VL = dict(
     patch_size=28,
@@ -100,6 +102,7 @@ _QVQ = dict(
     stream_only=True,
     tools=False,
     structured_output=frozenset(),
+    max_video_seconds=600.0,
     context_window=131072,
     max_output=8192,
     max_thinking_budget=16384,
@@ -111,6 +114,7 @@ _OCR = dict(
     tools=False,
     structured_output=frozenset(),
     video=False,
+    max_video_seconds=None,
     context_window=38192,
     max_output=8192,
     ocr_tasks=True,
@@ -125,12 +129,12 @@ REGISTRY: dict[str, ModelCapabilities] = {
     "qwen3.6-plus": ModelCapabilities("qwen3.6-plus", "qwen3.5", **_QWEN35),
     # The stable qwen-vl-max / qwen-vl-plus aliases point at the 2025-08 snapshots (32-px patches).
     "qwen-vl-max": ModelCapabilities("qwen-vl-max", "qwen2.5-vl", **_QWEN25_VL_NEW),
-    "qwen-vl-plus": ModelCapabilities("qwen-vl-plus", "qwen2.5-vl", **_QWEN25_VL_NEW),
+    "qwen-vl-plus": ModelCapabilities("qwen-vl-plus", "qwen2.5-vl", **{**_QWEN25_VL_NEW, "max_video_seconds": 600.0}),
     "qvq-max": ModelCapabilities("qvq-max", "qvq", **_QVQ),
     "qvq-plus": ModelCapabilities("qvq-plus", "qvq", **_QVQ),
     "qwen-vl-ocr": ModelCapabilities("qwen-vl-ocr", "qwen-vl-ocr", **_OCR),
     # Open-weight models served by DashScope.
-    "qwen2.5-vl": ModelCapabilities("qwen2.5-vl", "qwen2.5-vl", **_QWEN25_VL),
+    "qwen2.5-vl": ModelCapabilities("qwen2.5-vl", "qwen2.5-vl", **{**_QWEN25_VL, "max_video_seconds": 600.0}),
     "qwen3-vl": ModelCapabilities("qwen3-vl", "qwen3-vl", **{**_QWEN3_VL, "thinking": "never"}),
 }
 

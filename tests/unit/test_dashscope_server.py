@@ -468,8 +468,19 @@ def test_data_url_size_limit(client):
 
 
 def test_unknown_path_is_404(client):
-    r = client.post("/compatible-mode/v1/embeddings", json={})
+    r = client.post("/compatible-mode/v1/rerank", json={})
     assert r.status_code == 404 and r.json()["error"]["code"]
+
+
+def test_embeddings_are_normalized_and_word_based(client):
+    r = client.post("/compatible-mode/v1/embeddings", json={"model": "text-embedding-v4", "dimensions": 64,
+                                                           "input": ["pets allowed", "pets allowed here", "rent due"]})
+    assert r.status_code == 200
+    a, b, c = (d["embedding"] for d in sorted(r.json()["data"], key=lambda d: d["index"]))
+    dot = lambda x, y: sum(i * j for i, j in zip(x, y))  # noqa: E731
+    assert len(a) == 64 and abs(dot(a, a) - 1) < 1e-9
+    assert dot(a, b) > dot(a, c)
+    assert client.post("/compatible-mode/v1/embeddings", json={"input": []}).status_code == 400
 
 
 # --------------------------------------------------------------------------------------------------
