@@ -54,3 +54,11 @@ class QwenVLCapabilities:
     @property
     def returns_usage_metadata(self) -> bool:
         return True
+
+    @property
+    def supported_usage_metadata_details(self) -> dict[str, list[str]]:
+        return {"invoke": ["reasoning_output"], "stream": ["reasoning_output"]}
+
+    @property
+    def model_override_value(self) -> str:
+        return "qwen3-vl-flash"

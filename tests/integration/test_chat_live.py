@@ -23,14 +23,6 @@ class TestChatQwenVLLive(QwenVLCapabilities, ChatModelIntegrationTests):
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "qwen3-vl-plus", "temperature": 0}
 
-    @property
-    def supported_usage_metadata_details(self) -> dict[str, list[str]]:
-        return {"invoke": ["reasoning_output"], "stream": ["reasoning_output"]}
-
-    @property
-    def model_override_value(self) -> str:
-        return "qwen3-vl-flash"
-
     def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
         llm = ChatQwenVL(**self.chat_model_params, enable_thinking=True, thinking_budget=512)
         prompt = "Think briefly, then answer: what is 17 * 23?"

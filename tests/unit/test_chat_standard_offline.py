@@ -41,14 +41,6 @@ class TestChatQwenVLStandardOffline(QwenVLCapabilities, ChatModelIntegrationTest
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "qwen3-vl-plus", "max_retries": 0}
 
-    @property
-    def supported_usage_metadata_details(self) -> dict[str, list[str]]:
-        return {"invoke": ["reasoning_output"], "stream": ["reasoning_output"]}
-
-    @property
-    def model_override_value(self) -> str:
-        return "qwen3-vl-flash"
-
     def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
         llm = ChatQwenVL(**self.chat_model_params, enable_thinking=True)
         prompt = "Think step by step: what is 17 * 23?"

@@ -16,42 +16,22 @@ import httpx
 import pytest
 from PIL import Image
 
-try:
-    from tests.dashscope_server import (
-        DATA_URI_LIMIT,
-        Auto,
-        DashScopeServer,
-        Json,
-        Reset,
-        Slow,
-        Sse,
-        Text,
-        chunks,
-        completion,
-        error_body,
-        native_chunks,
-        native_completion,
-        native_frames,
-    )
-except ModuleNotFoundError as exc:
-    if exc.name not in ("tests", "tests.dashscope_server"):
-        raise
-    from dashscope_server import (  # type: ignore[no-redef]
-        DATA_URI_LIMIT,
-        Auto,
-        DashScopeServer,
-        Json,
-        Reset,
-        Slow,
-        Sse,
-        Text,
-        chunks,
-        completion,
-        error_body,
-        native_chunks,
-        native_completion,
-        native_frames,
-    )
+from tests.dashscope_server import (
+    DATA_URI_LIMIT,
+    Auto,
+    DashScopeServer,
+    Json,
+    Reset,
+    Slow,
+    Sse,
+    Text,
+    chunks,
+    completion,
+    error_body,
+    native_chunks,
+    native_completion,
+    native_frames,
+)
 
 NATIVE = "/api/v1/services/aigc/multimodal-generation/generation"
 
