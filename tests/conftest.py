@@ -18,12 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-try:
-    from tests.dashscope_server import DashScopeServer
-except ModuleNotFoundError as exc:  # the project root is not on sys.path; tests/ is (rootdir conftest)
-    if exc.name not in ("tests", "tests.dashscope_server"):
-        raise
-    from dashscope_server import DashScopeServer  # type: ignore[no-redef]
+from tests.dashscope_server import DashScopeServer
 
 FAKE_API_KEY = "sk-test-0123456789abcdef"
 ORIGINAL_API_KEY = os.environ.get("DASHSCOPE_API_KEY")  # captured before any fixture clears it

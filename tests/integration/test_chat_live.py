@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_qwen_vl import ChatQwenVL
-from tests.langchain_flags import QwenVLCapabilities
+from tests.support.langchain_flags import QwenVLCapabilities
 
 DEMO_IMAGE = "https://dashscope.oss-cn-beijing.aliyuncs.com/images/dog_and_girl.jpeg"
 

@@ -1,0 +1,358 @@
+"""QwenVLReader: modes and prompts, inputs (image formats, multi-page TIFF, PDFs, directories),
+metadata and exclusions, image documents, SimpleDirectoryReader, concurrency, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+
+import pytest
+from llama_index.core import SimpleDirectoryReader
+from llama_index.core.schema import Document, ImageDocument, MetadataMode
+from tests.support.llama_index import (
+    KEY,
+    PAGE_WIDTH,
+    Json,
+    PageResponder,
+    completion,
+    image_bytes,
+    make_pdf,
+    make_tiff,
+    page_height,
+    page_image,
+    page_number,
+    sent_images,
+    user_content,
+)
+from PIL import Image
+
+from llama_index_qwen_vl import QwenVLReader
+from llama_index_qwen_vl._prompts import PROMPTS, clean_output
+from llama_index_qwen_vl.cli import main as cli_main
+
+
+def make_reader(dashscope, **kwargs) -> QwenVLReader:
+    kwargs.setdefault("dpi", 72)
+    return QwenVLReader(api_key=KEY, base_url=dashscope.url, max_retries=0, **kwargs)
+
+
+# ---------------------------------------------------------------- modes
+
+
+@pytest.mark.parametrize("mode", ["caption", "ocr", "markdown", "caption+ocr"])
+def test_each_mode_sends_its_prompt_after_the_image(dashscope, tmp_path, mode):
+    path = tmp_path / "scan.png"
+    path.write_bytes(image_bytes("Invoice 42"))
+    dashscope.script(Json(completion("answer")))
+    docs = make_reader(dashscope, mode=mode).load_data(path)
+    assert [d.text for d in docs] == ["answer"]
+    parts = user_content(dashscope.last_body)
+    assert parts[0]["type"] == "image_url" and parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert parts[1] == {"type": "text", "text": PROMPTS[mode]}
+    assert docs[0].metadata["mode"] == mode
+
+
+def test_prompts_say_what_each_mode_is_for():
+    assert "exactly as it appears" in PROMPTS["ocr"] and "do not translate" in PROMPTS["ocr"]
+    assert "Markdown tables" in PROMPTS["markdown"] and "verbatim" in PROMPTS["markdown"]
+    assert "## Description" in PROMPTS["caption+ocr"] and "## Text" in PROMPTS["caption+ocr"]
+
+
+def test_custom_prompt_replaces_the_mode_prompt(dashscope, tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(image_bytes())
+    make_reader(dashscope, mode="caption", prompt="List the colors.").load_data(path)
+    assert user_content(dashscope.last_body)[1]["text"] == "List the colors."
+
+
+def test_caption_ocr_answers_get_one_stable_layout(dashscope, tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(image_bytes())
+    dashscope.script(Json(completion("```markdown\n**Description:**\nA receipt.\n\n**Text:**\nTOTAL 9.99\n```")))
+    (doc,) = make_reader(dashscope).load_data(path)
+    assert doc.text == "## Description\nA receipt.\n\n## Text\nTOTAL 9.99"
+
+
+def test_clean_output_keeps_what_does_not_fit_the_layout():
+    assert clean_output("Just a caption.", "caption+ocr") == "Just a caption."
+    assert clean_output("## Description\nA blank page.\n## Text\n", "caption+ocr") == (
+        "## Description\nA blank page.\n\n## Text\n(none)"
+    )
+    assert clean_output("```\n# Title\n```", "markdown") == "# Title"
+    assert clean_output("```python\nprint(1)\n```", "caption") == "```python\nprint(1)\n```"
+
+
+def test_ocr_on_a_qwen_vl_ocr_model_uses_the_builtin_task(dashscope, tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(image_bytes("TEXT"))
+    (doc,) = make_reader(dashscope, mode="ocr", model="qwen-vl-ocr").load_data(path)
+    rec = dashscope.chat_requests[-1]
+    assert rec.kind == "native"
+    assert rec.json["parameters"]["ocr_options"] == {"task": "text_recognition"}
+    assert [list(p) for p in rec.json["input"]["messages"][0]["content"]] == [["image"]]
+    assert doc.text == "OCR(text_recognition): I see 1 image(s)."
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="mode"):
+        QwenVLReader(api_key=KEY, mode="summary")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"), ("WEBP", ".webp"), ("TIFF", ".tif")])
+def test_image_formats(dashscope, tmp_path, fmt, suffix):
+    path = tmp_path / f"img{suffix}"
+    path.write_bytes(image_bytes("x", fmt=fmt))
+    (doc,) = make_reader(dashscope, mode="caption").load_data(str(path))
+    assert doc.metadata["file_name"] == f"img{suffix}"
+    assert (doc.metadata["width"], doc.metadata["height"]) == (240, 180)
+    assert sent_images(dashscope.chat_requests[-1])[0].size == (240, 180)
+
+
+def test_multipage_tiff_gives_one_document_per_frame(dashscope, tmp_path):
+    path = make_tiff(tmp_path / "fax.tiff", 3)
+    dashscope.responder = PageResponder()
+    docs = make_reader(dashscope).load_data(path)
+    assert [d.text for d in docs] == ["text of page 1", "text of page 2", "text of page 3"]
+    assert [d.metadata["page_label"] for d in docs] == ["1", "2", "3"]
+    assert {d.metadata["total_pages"] for d in docs} == {3}
+
+
+def test_pdf_pages_are_rendered_at_the_chosen_dpi(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "doc.pdf", 3)
+    dashscope.responder = PageResponder()
+    docs = make_reader(dashscope).load_data(path)
+    assert [d.text for d in docs] == ["text of page 1", "text of page 2", "text of page 3"]
+    assert sorted(page_number(r) for r in dashscope.chat_requests) == [1, 2, 3]
+    assert (docs[1].metadata["width"], docs[1].metadata["height"]) == (PAGE_WIDTH, page_height(2))
+    dashscope.reset()
+    (doc,) = make_reader(dashscope, dpi=144).load_data(make_pdf(tmp_path / "one.pdf", 1))
+    assert (doc.metadata["width"], doc.metadata["height"]) == (2 * PAGE_WIDTH, page_height(1, 2))
+    assert sent_images(dashscope.chat_requests[-1])[0].size == (2 * PAGE_WIDTH, page_height(1, 2))
+
+
+def test_directory_list_and_order(dashscope, tmp_path):
+    (tmp_path / "sub").mkdir()
+    make_pdf(tmp_path / "b.pdf", 2)
+    (tmp_path / "a.png").write_bytes(image_bytes())
+    (tmp_path / "sub" / "c.jpg").write_bytes(image_bytes(fmt="JPEG"))
+    (tmp_path / "notes.txt").write_text("not an image")
+    docs = make_reader(dashscope, num_workers=3).load_data(tmp_path)
+    assert [(d.metadata["file_name"], d.metadata["page_label"]) for d in docs] == [
+        ("a.png", "1"), ("b.pdf", "1"), ("b.pdf", "2"), ("c.jpg", "1"),
+    ]  # fmt: skip
+    flat = make_reader(dashscope, recursive=False).load_data(tmp_path)
+    assert [d.metadata["file_name"] for d in flat] == ["a.png", "b.pdf", "b.pdf"]
+
+
+def test_metadata_usage_and_exclusions(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "report.pdf", 2)
+    docs = make_reader(dashscope).load_data(path, extra_info={"source": "archive", "page_label": "ignored"})
+    meta = docs[1].metadata
+    assert meta["file_path"] == str(path) and meta["file_name"] == "report.pdf"
+    assert meta["page_label"] == "2" and meta["total_pages"] == 2
+    assert meta["mode"] == "caption+ocr" and meta["model"] == "qwen3-vl-plus"
+    assert meta["request_id"] and meta["source"] == "archive"
+    assert meta["image_tokens"] > 0 and meta["input_tokens"] > meta["image_tokens"] and meta["output_tokens"] > 0
+    assert len(meta["image_sha256"]) == 64
+    embed_text = docs[1].get_content(MetadataMode.EMBED)
+    llm_text = docs[1].get_content(MetadataMode.LLM)
+    for hidden in ("request_id", "image_sha256", "input_tokens", "mode: ", "model: ", str(path)):
+        assert hidden not in embed_text and hidden not in llm_text
+    assert "file_name: report.pdf" in embed_text and "source: archive" in embed_text
+    assert "page_label: 2" in llm_text and "page_label" not in embed_text
+    assert docs[0].id_ == f"{path}#page=1"
+
+
+def test_image_documents_for_multimodal_indexes(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "doc.pdf", 2)
+    docs = make_reader(dashscope, image_documents=True).load_data(path)
+    assert [type(d) for d in docs] == [Document, ImageDocument, Document, ImageDocument]
+    image_doc = docs[3]
+    img = Image.open(io.BytesIO(base64.b64decode(image_doc.image)))
+    assert img.size == (PAGE_WIDTH, page_height(2))
+    assert image_doc.text == docs[2].text and image_doc.metadata["page_label"] == "2"
+
+
+def test_lazy_load_yields_in_order(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "doc.pdf", 6)
+    dashscope.responder = PageResponder()
+    it = make_reader(dashscope, num_workers=3).lazy_load_data(path)
+    assert next(iter(it)).text == "text of page 1"
+    assert [d.text for d in it] == [f"text of page {n}" for n in range(2, 7)]
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_load_data_keeps_num_workers_requests_in_flight(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "doc.pdf", 9)
+    responder = PageResponder()
+    dashscope.responder = responder.track(0.15)
+    docs = make_reader(dashscope, num_workers=3).load_data(path)
+    assert [d.text for d in docs] == [f"text of page {n}" for n in range(1, 10)]
+    assert responder.peak == 3
+
+
+async def test_aload_data_is_natively_async_and_bounded(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "doc.pdf", 12)
+    responder = PageResponder()
+    dashscope.responder = responder.track(0.2)
+    reader = make_reader(dashscope, num_workers=4)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    ticks = 0
+
+    async def heartbeat():  # the event loop stays responsive while pages render and upload
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beat = asyncio.create_task(heartbeat())
+    docs = await reader.aload_data(path)
+    elapsed = loop.time() - start
+    beat.cancel()
+    assert [d.text for d in docs] == [f"text of page {n}" for n in range(1, 13)]
+    assert responder.peak == 4
+    assert elapsed < 12 * 0.2 / 2  # far from sequential (2.4 s)
+    assert ticks > elapsed / 0.01 / 3
+
+
+async def test_concurrent_aload_data_calls_share_num_workers(dashscope, tmp_path):
+    a = make_pdf(tmp_path / "a.pdf", 4)
+    b = make_pdf(tmp_path / "b.pdf", 4)
+    responder = PageResponder()
+    dashscope.responder = responder.track(0.15)
+    reader = make_reader(dashscope, num_workers=2)
+    docs_a, docs_b = await asyncio.gather(reader.aload_data(a), reader.aload_data(b))
+    assert len(docs_a) == len(docs_b) == 4
+    assert responder.peak == 2
+
+
+# ---------------------------------------------------------------- SimpleDirectoryReader
+
+
+def test_simple_directory_reader_integration(dashscope, tmp_path):
+    make_pdf(tmp_path / "scan.pdf", 2)
+    (tmp_path / "photo.png").write_bytes(image_bytes())
+    (tmp_path / "readme.txt").write_text("plain text stays plain")
+    reader = make_reader(dashscope)
+    sdr = SimpleDirectoryReader(str(tmp_path), file_extractor=reader.file_extractor(), raise_on_error=True)
+    docs = sdr.load_data()
+    by_name = {(d.metadata["file_name"], d.metadata.get("page_label")) for d in docs}
+    assert by_name == {("photo.png", "1"), ("scan.pdf", "1"), ("scan.pdf", "2"), ("readme.txt", None)}
+    pdf_doc = next(d for d in docs if d.metadata["file_name"] == "scan.pdf")
+    assert pdf_doc.metadata["file_size"] > 0 and pdf_doc.metadata["mode"] == "caption+ocr"  # SDR's and ours
+    assert "file_size" not in pdf_doc.get_content(MetadataMode.EMBED)
+    assert "request_id" not in pdf_doc.get_content(MetadataMode.EMBED)
+    assert len(dashscope.chat_requests) == 3
+
+
+async def test_simple_directory_reader_async(dashscope, tmp_path):
+    make_pdf(tmp_path / "scan.pdf", 3)
+    (tmp_path / "photo.png").write_bytes(image_bytes())
+    sdr = SimpleDirectoryReader(str(tmp_path), file_extractor=make_reader(dashscope).file_extractor(), raise_on_error=True)
+    docs = await sdr.aload_data(num_workers=2)
+    assert sorted((d.metadata["file_name"], d.metadata["page_label"]) for d in docs) == [
+        ("photo.png", "1"), ("scan.pdf", "1"), ("scan.pdf", "2"), ("scan.pdf", "3"),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_read_writes_jsonl(dashscope, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    make_pdf(tmp_path / "scan.pdf", 3)
+    dashscope.responder = PageResponder()
+    out = tmp_path / "nodes.jsonl"
+    code = cli_main(["read", str(tmp_path / "scan.pdf"), "--mode", "ocr", "--out", str(out), "--dpi", "72",
+                     "--workers", "2", "--base-url", dashscope.url, "--no-progress"])  # fmt: skip
+    assert code == 0
+    docs = [Document.from_dict(json.loads(line)) for line in out.read_text().splitlines()]
+    assert [d.text for d in docs] == ["text of page 1", "text of page 2", "text of page 3"]
+    assert docs[0].metadata["mode"] == "ocr" and "request_id" in docs[0].excluded_embed_metadata_keys
+    err = capsys.readouterr().err
+    assert "3 document(s) written" in err and KEY not in err
+
+
+def test_cli_exit_codes(dashscope, tmp_path, monkeypatch, capsys):
+    from tests.support.llama_index import server_error
+
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    make_pdf(tmp_path / "scan.pdf", 3)
+    dashscope.responder = PageResponder(fail={2: server_error})
+    args = [str(tmp_path / "scan.pdf"), "--dpi", "72", "--base-url", dashscope.url, "--max-retries", "0"]
+    assert cli_main(args + ["--out", str(tmp_path / "a.jsonl")]) == 3
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 2  # the other pages are kept
+    assert "scan.pdf page 2: ServerError" in capsys.readouterr().err
+    assert cli_main(args + ["--on-error", "skip", "--out", str(tmp_path / "b.jsonl")]) == 0
+    assert cli_main([str(tmp_path / "missing.pdf")]) == 2
+    assert cli_main([str(tmp_path / "scan.pdf"), "--mode", "caption", "--dpi", "5"]) == 2
+    monkeypatch.delenv("DASHSCOPE_API_KEY")
+    assert cli_main([str(tmp_path / "scan.pdf")]) == 2
+    assert "no DashScope API key" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- page encoding, bounded memory, fsspec
+
+
+def test_rendered_pages_are_jpeg_by_default_or_png(dashscope, tmp_path):
+    path = make_pdf(tmp_path / "doc.pdf", 1)
+    make_reader(dashscope).load_data(path)
+    assert user_content(dashscope.last_body)[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    make_reader(dashscope, page_format="png").load_data(path)
+    assert user_content(dashscope.last_body)[0]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_pages_are_loaded_one_at_a_time_per_worker(dashscope, tmp_path, monkeypatch, use_async):
+    """At most num_workers pages are rendered and not yet answered at any moment."""
+    import threading
+
+    from llama_index_qwen_vl import _work
+
+    path = make_pdf(tmp_path / "doc.pdf", 30)
+    held = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+    real_prepare, real_finish = _work.ImageWorker.prepare, _work.ImageWorker.finish
+
+    def prepare(self, load):
+        with lock:
+            held["now"] += 1
+            held["peak"] = max(held["peak"], held["now"])
+        return real_prepare(self, load)
+
+    def finish(self, prepared, result):
+        try:
+            return real_finish(self, prepared, result)
+        finally:
+            with lock:
+                held["now"] -= 1
+
+    monkeypatch.setattr(_work.ImageWorker, "prepare", prepare)
+    monkeypatch.setattr(_work.ImageWorker, "finish", finish)
+    dashscope.responder = PageResponder().track(0.02)
+    reader = make_reader(dashscope, num_workers=3)
+    docs = asyncio.run(reader.aload_data(path)) if use_async else reader.load_data(path)
+    assert len(docs) == 30
+    assert held["peak"] == 3 and held["now"] == 0
+
+
+def test_fsspec_filesystems_from_simple_directory_reader(dashscope):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    buf = io.BytesIO()
+    page_image("in memory", (PAGE_WIDTH, page_height(1))).save(buf, format="PDF")
+    fs.pipe("/docs/mem.pdf", buf.getvalue())
+    fs.pipe("/docs/pic.png", image_bytes())
+    reader = make_reader(dashscope)
+    docs = SimpleDirectoryReader("/docs", fs=fs, file_extractor=reader.file_extractor()).load_data()
+    assert sorted(d.metadata["file_name"] for d in docs) == ["mem.pdf", "pic.png"]
+    assert len(dashscope.chat_requests) == 2
