@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from benchmarks._photo import photo_jpeg  # noqa: E402
-from qwen_vl_core import QwenVLClient  # noqa: E402
+from qwen_vl_core import DEFAULT_MODEL, QwenVLClient  # noqa: E402
 from qwen_vl_core.tokens import image_tokens  # noqa: E402
 from tests.dashscope_server import DashScopeServer, _decode_image_size  # noqa: E402
 
@@ -28,7 +28,7 @@ KEY = "sk-benchmark-not-a-real-key"
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="qwen3-vl-plus")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--high-resolution", action="store_true")
     args = ap.parse_args(argv)
     opts = {"high_resolution": True} if args.high_resolution else {}

@@ -39,10 +39,11 @@ from langchain_openai import ChatOpenAI  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 from langchain_qwen_vl import ChatQwenVL  # noqa: E402
+from qwen_vl_core import DEFAULT_MODEL  # noqa: E402
 from tests.dashscope_server import DashScopeServer, Json, Sse, chunks, completion  # noqa: E402
 
 KEY = "sk-benchmark-000000"
-MODEL = "qwen3-vl-plus"
+MODEL = DEFAULT_MODEL
 PROMPT = "Describe this picture."
 STREAM_TEXT = "A calm lake at dawn, mist over the water, two boats near the shore. " * 4
 

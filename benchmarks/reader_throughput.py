@@ -108,7 +108,7 @@ def naive_run(url: str, pdf: Path, workers: int, dpi: float) -> int:
     """Peak traced bytes of the obvious loader: render every page to a data URL, then send all."""
     import pypdfium2 as pdfium
 
-    from qwen_vl_core import QwenVLClient
+    from qwen_vl_core import DEFAULT_MODEL, QwenVLClient
 
     tracemalloc.start()
     document = pdfium.PdfDocument(str(pdf))
@@ -126,7 +126,7 @@ def naive_run(url: str, pdf: Path, workers: int, dpi: float) -> int:
         async def one(u: str):
             async with limit:
                 return await client.achat(
-                    [{"role": "user", "content": [{"image": u}, {"text": "Read."}]}], model="qwen3-vl-plus"
+                    [{"role": "user", "content": [{"image": u}, {"text": "Read."}]}], model=DEFAULT_MODEL
                 )
 
         await asyncio.gather(*(one(u) for u in urls))

@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qwen_vl_core import QwenVLClient, QwenVLError
+from qwen_vl_core import DEFAULT_MODEL, QwenVLClient, QwenVLError
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Describe an image with Qwen-VL.")
     ap.add_argument("image", help="local path, file:// URI, http(s) URL or oss:// URL")
     ap.add_argument("--prompt", default="Describe this image in detail.")
-    ap.add_argument("--model", default="qwen3-vl-plus")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--region", default=None, help="beijing (default), singapore, us or hongkong")
     args = ap.parse_args(argv)
     try:

@@ -22,6 +22,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from langchain_qwen_vl import ChatQwenVL
+from qwen_vl_core import DEFAULT_MODEL
 
 # Indicative rates for the demo (units of each currency per 1 US dollar).
 USD_RATES = {"USD": 1.0, "CNY": 7.1, "EUR": 0.92, "GBP": 0.79, "JPY": 151.0, "SGD": 1.34, "HKD": 7.8}
@@ -49,7 +50,7 @@ TOOLS = [convert_currency]
 
 def build_agent(llm: ChatQwenVL | None = None) -> Any:
     """The compiled graph: model -> (tools -> model)* -> end."""
-    llm = llm or ChatQwenVL(model="qwen3-vl-plus")
+    llm = llm or ChatQwenVL(model=DEFAULT_MODEL)
     model = llm.bind_tools(TOOLS)
 
     def call_model(state: MessagesState) -> dict[str, list[BaseMessage]]:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Ask a LangGraph agent with Qwen-VL about a receipt photo.")
     parser.add_argument("image", help="path to an image file (PNG, JPEG, WEBP, ...)")
     parser.add_argument("question", nargs="?", default=DEFAULT_QUESTION)
-    parser.add_argument("--model", default="qwen3-vl-plus")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--region", default=None, help="beijing (default), singapore, us or hongkong")
     args = parser.parse_args(argv)
     if not Path(args.image).is_file():

@@ -23,6 +23,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
 from llama_index_qwen_vl import QwenVL, QwenVLReader, QwenVLReaderError
+from qwen_vl_core import DEFAULT_MODEL
 
 
 class DashScopeEmbedding(BaseEmbedding):
@@ -70,8 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--pdf", required=True, help="the scanned PDF (or a directory of PDFs and images)")
     p.add_argument("--question", default="Summarize this document.", help="what to ask")
     p.add_argument("--mode", default="markdown", choices=("ocr", "markdown", "caption+ocr"), help="how pages are read")
-    p.add_argument("--reader-model", default="qwen3-vl-plus", help="model that reads the pages")
-    p.add_argument("--llm-model", default="qwen3-vl-plus", help="model that answers")
+    p.add_argument("--reader-model", default=DEFAULT_MODEL, help="model that reads the pages")
+    p.add_argument("--llm-model", default=DEFAULT_MODEL, help="model that answers")
     p.add_argument("--dpi", type=float, default=150, help="PDF rendering resolution")
     p.add_argument("--workers", type=int, default=8, help="pages read at once")
     p.add_argument("--cache-dir", default=".qwen-vl-cache", help="answer cache ('' to disable)")

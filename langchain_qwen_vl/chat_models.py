@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from qwen_vl_core import QwenVLClient, QwenVLError, get_capabilities
+from qwen_vl_core import DEFAULT_MODEL, QwenVLClient, QwenVLError, get_capabilities
 from qwen_vl_core import ChatResult as CoreResult
 from qwen_vl_core.protocol import CHAT_OPTIONS
 from typing_extensions import Self
@@ -106,7 +106,7 @@ class ChatQwenVL(BaseChatModel):
     each with ``status``, ``code`` and ``request_id``.
     """
 
-    model: str = Field(default="qwen3-vl-plus", alias="model_name")
+    model: str = Field(default=DEFAULT_MODEL, alias="model_name")
     """Model name: ``qwen3-vl-plus``, ``qwen3-vl-flash``, ``qwen3.5-plus``, ``qvq-max``, ``qwen-vl-max``, ..."""
     api_key: SecretStr | None = Field(default=None, alias="dashscope_api_key")
     """DashScope key; found from ``DASHSCOPE_API_KEY``, ``./.env`` or ``~/.alibabacloud/credentials`` if unset."""

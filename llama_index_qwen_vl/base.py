@@ -31,7 +31,7 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model, PydanticProgramMode
 
-from qwen_vl_core import ModelCapabilities, QwenVLClient, get_capabilities
+from qwen_vl_core import DEFAULT_MODEL, ModelCapabilities, QwenVLClient, get_capabilities
 from qwen_vl_core.structured import extract_json, json_schema_format
 
 from ._convert import StreamState, chat_response, resolve_tool_choice, to_core_messages, tool_selections
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["QwenVL", "DEFAULT_MODEL"]
 
-DEFAULT_MODEL = "qwen3-vl-plus"
 dispatcher = get_dispatcher(__name__)
 
 # Fields sent as request options when set (None means: not sent, the model's default applies).

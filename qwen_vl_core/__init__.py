@@ -1,9 +1,8 @@
 """Framework-free core for Qwen-VL on DashScope: configuration, media, protocol, transport."""
 
-__version__ = "0.1.0"
-
-from .client import PreparedRequest, QwenVLClient  # noqa: E402
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .client import PreparedRequest, QwenVLClient
+from .errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -19,9 +18,9 @@ from .errors import (  # noqa: E402
     RateLimitError,
     ServerError,
 )
-from .models import ModelCapabilities, get_capabilities  # noqa: E402
-from .tokens import image_tokens, video_tokens  # noqa: E402
-from .types import ChatDelta, ChatResult, StreamAccumulator, ToolCall, ToolCallDelta, Usage  # noqa: E402
+from .models import DEFAULT_MODEL, ModelCapabilities, get_capabilities
+from .tokens import image_tokens, video_tokens
+from .types import ChatDelta, ChatResult, StreamAccumulator, ToolCall, ToolCallDelta, Usage
 
 __all__ = [
     "__version__",
@@ -33,6 +32,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "Usage",
+    "DEFAULT_MODEL",
     "ModelCapabilities",
     "get_capabilities",
     "image_tokens",

@@ -10,7 +10,7 @@ from typing import Any
 from ._http import httpx
 from pydantic import SecretStr
 
-from . import __version__
+from ._version import __version__
 from .config import Endpoint, find_api_key, resolve_endpoint
 from .errors import IncompleteStreamError
 from .media import AsyncUploadSession, LocalFilePolicy, MediaOptions, UploadSession

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
-__all__ = ["ModelCapabilities", "get_capabilities", "REGISTRY", "ThinkingMode"]
+__all__ = ["DEFAULT_MODEL", "ModelCapabilities", "get_capabilities", "REGISTRY", "ThinkingMode"]
 
 ThinkingMode = Literal["hybrid-off", "hybrid-on", "always", "never"]
 StructuredMode = Literal["json_schema", "json_object"]
 
 HIGH_RES_TOKEN_CAP = 16384
+
+#: The model every entry point uses when the caller names none.
+DEFAULT_MODEL = "qwen3-vl-plus"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .models import ModelCapabilities, get_capabilities
+from .models import DEFAULT_MODEL, ModelCapabilities, get_capabilities
 
 __all__ = [
     "ImageGeometry",
@@ -90,7 +90,7 @@ def image_pixel_bounds(
 def image_geometry(
     width: int,
     height: int,
-    model: str | ModelCapabilities = "qwen3-vl-plus",
+    model: str | ModelCapabilities = DEFAULT_MODEL,
     *,
     high_resolution: bool = False,
     min_pixels: int | None = None,
@@ -103,7 +103,7 @@ def image_geometry(
     return ImageGeometry(h, w, (h * w) // (patch * patch) + VISION_MARKERS, patch, upper)
 
 
-def image_tokens(width: int, height: int, model: str | ModelCapabilities = "qwen3-vl-plus", **options) -> int:
+def image_tokens(width: int, height: int, model: str | ModelCapabilities = DEFAULT_MODEL, **options) -> int:
     """Tokens billed for one ``width`` x ``height`` image (exact, per the documented formula)."""
     return image_geometry(width, height, model, **options).tokens
 
@@ -131,7 +131,7 @@ def video_tokens(
     width: int,
     height: int,
     duration_s: float,
-    model: str | ModelCapabilities = "qwen3-vl-plus",
+    model: str | ModelCapabilities = DEFAULT_MODEL,
     *,
     fps: float | None = None,
 ) -> int:
@@ -144,7 +144,7 @@ def video_tokens(
 
 def frame_list_tokens(
     sizes: list[tuple[int, int]],
-    model: str | ModelCapabilities = "qwen3-vl-plus",
+    model: str | ModelCapabilities = DEFAULT_MODEL,
 ) -> int:
     """Estimated tokens for a frame list (each pair of frames shares one temporal patch)."""
     if not sizes:

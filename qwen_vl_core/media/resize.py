@@ -9,7 +9,7 @@ from __future__ import annotations
 from io import BytesIO
 from typing import TYPE_CHECKING
 
-from ..models import ModelCapabilities
+from ..models import DEFAULT_MODEL, ModelCapabilities
 from ..tokens import image_geometry
 from .formats import LOSSLESS_IMAGE_FORMATS, webp_is_lossless
 
@@ -37,7 +37,7 @@ _PHOTO_MODES = frozenset({"RGB", "CMYK", "YCbCr", "LAB", "HSV"})
 def plan_downscale(
     width: int,
     height: int,
-    model: str | ModelCapabilities = "qwen3-vl-plus",
+    model: str | ModelCapabilities = DEFAULT_MODEL,
     *,
     high_resolution: bool = False,
     min_pixels: int | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputValidationError
-from ..models import ModelCapabilities
+from ..models import DEFAULT_MODEL, ModelCapabilities
 from ..tokens import frame_list_tokens
 from .probe import probe_mp4
 from .formats import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS, describe_format, detect_format
@@ -64,7 +64,7 @@ class _Geometry:
 def resolve_image(
     value: Any,
     *,
-    model: str | ModelCapabilities = "qwen3-vl-plus",
+    model: str | ModelCapabilities = DEFAULT_MODEL,
     high_resolution: bool = False,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
@@ -78,7 +78,7 @@ def resolve_image(
 def resolve_frames(
     frames: Sequence[Any],
     *,
-    model: str | ModelCapabilities = "qwen3-vl-plus",
+    model: str | ModelCapabilities = DEFAULT_MODEL,
     high_resolution: bool = False,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
