@@ -82,21 +82,40 @@ def plan_request(caps: ModelCapabilities, options: Mapping[str, Any], *, stream:
 
     Rules: structured output and forced tool calls need thinking off, so on a hybrid model whose
     thinking the user did not set explicitly, thinking is turned off for that call; an explicit
-    ``enable_thinking=True`` or an always-thinking model gives an error instead.
+    ``enable_thinking=True`` or an always-thinking model gives an error instead. The checks run in
+    this order, so the first broken rule is the one reported.
     """
+    _check_option_names(options)
+    enable = _thinking_switch(caps, options.get("enable_thinking"))
+    structured = _structured_output(caps, options.get("response_format"))
+    forced = _forced_tool_call(caps, options.get("tools"), options.get("tool_choice"))
+    send_thinking, thinking_on = _thinking(caps, enable, structured=structured, forced=forced)
+    _check_thinking_budget(caps, options.get("thinking_budget"), thinking_on)
+    _check_output_limits(caps, options)
+    _check_sampling(options)
+    native = _ocr_mode(caps, options.get("ocr_task"), mixed=bool(options.get("tools")) or structured)
+    return RequestPlan(native, _wire_stream(caps, stream, thinking_on), send_thinking, thinking_on)
+
+
+def _check_option_names(options: Mapping[str, Any]) -> None:
     unknown = set(options) - CHAT_OPTIONS
     if unknown:
         raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}")
-    name = caps.name
-    enable = options.get("enable_thinking")
+
+
+def _thinking_switch(caps: ModelCapabilities, enable: Any) -> bool | None:
+    """``enable_thinking`` as given, checked against what the model can do."""
     if enable is not None and not isinstance(enable, bool):
         raise InputValidationError(f"enable_thinking must be True, False or None, got {enable!r}")
     if caps.known and enable is True and not caps.can_enable_thinking:
-        raise InputValidationError(f"model {name!r} has no thinking mode; leave enable_thinking unset")
+        raise InputValidationError(f"model {caps.name!r} has no thinking mode; leave enable_thinking unset")
     if caps.known and enable is False and not caps.can_disable_thinking:
-        raise InputValidationError(f"model {name!r} always thinks; enable_thinking=False is not possible")
+        raise InputValidationError(f"model {caps.name!r} always thinks; enable_thinking=False is not possible")
+    return enable
 
-    response_format = options.get("response_format")
+
+def _structured_output(caps: ModelCapabilities, response_format: Any) -> bool:
+    """Whether ``response_format`` asks for JSON (``json_schema`` / ``json_object``) the model can give."""
     rf_type = response_format.get("type") if isinstance(response_format, Mapping) else None
     if response_format is not None and rf_type not in ("json_schema", "json_object", "text"):
         raise InputValidationError(
@@ -106,64 +125,89 @@ def plan_request(caps: ModelCapabilities, options: Mapping[str, Any], *, stream:
     if structured and caps.known and rf_type not in caps.structured_output:
         supported = ", ".join(sorted(caps.structured_output)) or "none"
         raise InputValidationError(
-            f"model {name!r} does not support response_format {rf_type!r} (supported: {supported})"
+            f"model {caps.name!r} does not support response_format {rf_type!r} (supported: {supported})"
         )
-    tools = options.get("tools")
+    return structured
+
+
+def _forced_tool_call(caps: ModelCapabilities, tools: Any, tool_choice: Any) -> bool:
+    """Whether the call must call a tool; refuses tools on a model without tool calling."""
     if tools and caps.known and not caps.tools:
-        raise InputValidationError(f"model {name!r} does not support tool calling")
-    forced = bool(tools) and _forces_tool(options.get("tool_choice"))
+        raise InputValidationError(f"model {caps.name!r} does not support tool calling")
+    return bool(tools) and _forces_tool(tool_choice)
 
+
+def _thinking(
+    caps: ModelCapabilities, enable: bool | None, *, structured: bool, forced: bool
+) -> tuple[bool | None, bool]:
+    """``(enable_thinking to send, whether the call thinks)``: JSON output and forced tools need it off."""
     thinking_on = caps.thinking_on(enable)
-    send_thinking = enable
-    if structured or forced:
+    if not (structured or forced) or not thinking_on:
+        return enable, thinking_on
+    if enable is True or caps.thinking == "always":
         why = "structured output (response_format)" if structured else "a forced tool call (tool_choice)"
-        if thinking_on:
-            if enable is True or caps.thinking == "always":
-                raise InputValidationError(
-                    f"{why} needs thinking off, but model {name!r} would think"
-                    + ("" if caps.thinking == "always" else " (enable_thinking=True)")
-                    + "; use a non-thinking call"
-                )
-            send_thinking = False
-            thinking_on = False
+        raise InputValidationError(
+            f"{why} needs thinking off, but model {caps.name!r} would think"
+            + ("" if caps.thinking == "always" else " (enable_thinking=True)")
+            + "; use a non-thinking call"
+        )
+    return False, False
 
-    budget = options.get("thinking_budget")
-    if budget is not None:
-        _positive_int("thinking_budget", budget, caps.max_thinking_budget if caps.known else None,
-                      f"the maximum for {name!r}")
-        if caps.known and not thinking_on:
-            raise InputValidationError(
-                f"thinking_budget is set but thinking is off for {name!r}; set enable_thinking=True"
-            )
+
+def _check_thinking_budget(caps: ModelCapabilities, budget: Any, thinking_on: bool) -> None:
+    if budget is None:
+        return
+    _positive_int("thinking_budget", budget, caps.max_thinking_budget if caps.known else None,
+                  f"the maximum for {caps.name!r}")
+    if caps.known and not thinking_on:
+        raise InputValidationError(
+            f"thinking_budget is set but thinking is off for {caps.name!r}; set enable_thinking=True"
+        )
+
+
+def _check_output_limits(caps: ModelCapabilities, options: Mapping[str, Any]) -> None:
+    """``max_tokens`` / ``max_completion_tokens``: positive and within the model's output."""
     for key in ("max_tokens", "max_completion_tokens"):
         if options.get(key) is not None:
             _positive_int(key, options[key], caps.max_output if caps.known else None,
-                          f"the maximum output of {name!r}")
+                          f"the maximum output of {caps.name!r}")
+
+
+def _check_sampling(options: Mapping[str, Any]) -> None:
+    """``temperature``, ``top_p``, ``presence_penalty`` in their ranges; ``stop`` a string or strings."""
     if options.get("temperature") is not None:
         _number("temperature", options["temperature"], 0, 2, hi_open=True)
     if options.get("top_p") is not None:
         _number("top_p", options["top_p"], 0, 1, lo_open=True)
-    for key in ("presence_penalty",):
-        if options.get(key) is not None:
-            _number(key, options[key], -2, 2)
+    if options.get("presence_penalty") is not None:
+        _number("presence_penalty", options["presence_penalty"], -2, 2)
     stop = options.get("stop")
-    if stop is not None and not (isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))):
+    strings = isinstance(stop, list) and all(isinstance(s, str) for s in stop)
+    if stop is not None and not (isinstance(stop, str) or strings):
         raise InputValidationError(f"stop must be a string or a list of strings, got {stop!r}")
 
-    task = options.get("ocr_task")
-    native = task is not None
-    if native:
-        if task not in OCR_TASKS:
-            raise InputValidationError(f"ocr_task {task!r} is not one of: {', '.join(sorted(OCR_TASKS))}")
-        if caps.known and not caps.ocr_tasks:
-            raise InputValidationError(f"ocr_task needs a qwen-vl-ocr model, not {name!r}")
-        if tools or structured:
-            raise InputValidationError("ocr_task cannot be combined with tools or response_format")
-    # A call that thinks is streamed on the wire and aggregated by chat(): long reasoning would hit
-    # the 180 s non-streaming timeout (seed 003 recommends streaming), and some models refuse
-    # non-streaming thinking ("enable_thinking must be set to false for non-streaming calls").
-    wire_stream = stream or caps.stream_only or (caps.known and thinking_on)
-    return RequestPlan(native=native, stream=wire_stream, send_thinking=send_thinking, thinking_on=thinking_on)
+
+def _ocr_mode(caps: ModelCapabilities, task: Any, *, mixed: bool) -> bool:
+    """Whether the call goes native (an ``ocr_task``); ``mixed``: tools or JSON output were asked for too."""
+    if task is None:
+        return False
+    if task not in OCR_TASKS:
+        raise InputValidationError(f"ocr_task {task!r} is not one of: {', '.join(sorted(OCR_TASKS))}")
+    if caps.known and not caps.ocr_tasks:
+        raise InputValidationError(f"ocr_task needs a qwen-vl-ocr model, not {caps.name!r}")
+    if mixed:
+        raise InputValidationError("ocr_task cannot be combined with tools or response_format")
+    return True
+
+
+def _wire_stream(caps: ModelCapabilities, stream: bool, thinking_on: bool) -> bool:
+    """Whether the wire request streams.
+
+    A call that thinks is streamed on the wire and aggregated by chat(): long reasoning would hit
+    the 180 s non-streaming timeout (seed 003 recommends streaming), and some models refuse
+    non-streaming thinking ("enable_thinking must be set to false for non-streaming calls").
+    """
+    return stream or caps.stream_only or (caps.known and thinking_on)
 
 
 _SIMPLE = ("temperature", "top_p", "top_k", "seed", "stop", "presence_penalty", "frequency_penalty",
