@@ -21,7 +21,7 @@ from PIL import Image  # noqa: E402
 from benchmarks._photo import photo_jpeg  # noqa: E402
 from qwen_vl_core import DEFAULT_MODEL, QwenVLClient  # noqa: E402
 from qwen_vl_core.tokens import image_tokens  # noqa: E402
-from tests.dashscope_server import DashScopeServer, _decode_image_size  # noqa: E402
+from tests.fake_dashscope import DashScopeServer, data_url_image_size  # noqa: E402
 
 KEY = "sk-benchmark-not-a-real-key"
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                         model=args.model, **opts)
         ours = server.requests[-1]
         our_url = ours.json["messages"][0]["content"][1]["image_url"]["url"]
-        sent_w, sent_h = _decode_image_size(our_url)
+        sent_w, sent_h = data_url_image_size(our_url)
 
         # peer: ChatOpenAI with the documented Base64 data URL of the file
         from langchain_core.messages import HumanMessage

@@ -40,7 +40,7 @@ from PIL import Image, ImageFilter  # noqa: E402
 
 from langchain_qwen_vl import ChatQwenVL  # noqa: E402
 from qwen_vl_core import DEFAULT_MODEL  # noqa: E402
-from tests.dashscope_server import DashScopeServer, Json, Sse, chunks, completion  # noqa: E402
+from tests.fake_dashscope import DashScopeServer, Json, Sse, chunks, completion  # noqa: E402
 
 KEY = "sk-benchmark-000000"
 MODEL = DEFAULT_MODEL

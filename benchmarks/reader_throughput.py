@@ -59,7 +59,7 @@ def make_pdf(path: Path, pages: int) -> Path:
 
 
 def _serve(latency: float, conn) -> None:
-    from tests.dashscope_server import DashScopeServer, Json, completion
+    from tests.fake_dashscope import DashScopeServer, Json, completion
 
     answer = Json(completion("## Description\nA report page.\n\n## Text\nQUARTERLY REPORT"))
     with DashScopeServer() as server:

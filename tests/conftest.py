@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.dashscope_server import DashScopeServer
+from tests.fake_dashscope import DashScopeServer
 
 FAKE_API_KEY = "sk-test-0123456789abcdef"
 ORIGINAL_API_KEY = os.environ.get("DASHSCOPE_API_KEY")  # captured before any fixture clears it

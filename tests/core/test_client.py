@@ -20,7 +20,7 @@ from qwen_vl_core import (
     ServerError,
     StreamAccumulator,
 )
-from tests.dashscope_server import Json, Reset, Slow, Sse, Text, chunks, completion, error_body
+from tests.fake_dashscope import Json, Reset, Slow, Sse, Text, chunks, completion, error_body
 
 USER = [{"role": "user", "content": "hello"}]
 

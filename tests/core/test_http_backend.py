@@ -8,7 +8,7 @@ from PIL import Image
 
 from qwen_vl_core import APIConnectionError, APITimeoutError, QwenVLClient
 from qwen_vl_core._http import BACKEND, TIMEOUT_ERRORS, TRANSPORT_ERRORS, module_of
-from tests.dashscope_server import Json, Reset, Slow, completion
+from tests.fake_dashscope import Json, Reset, Slow, completion
 
 USER = [{"role": "user", "content": "hi"}]
 

@@ -10,7 +10,7 @@ import json
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.dashscope_server import Auto, Json, Sse, chunks, completion
+from tests.fake_dashscope import Auto, Json, Sse, chunks, completion
 from tests.support.readme_sections import python_snippets
 
 SNIPPETS = python_snippets("The core client")

@@ -22,7 +22,7 @@ from langchain_qwen_vl import (
     ServerError,
 )
 
-from tests.dashscope_server import Reset, error_body
+from tests.fake_dashscope import Reset, error_body
 
 
 def _throttled(rid: str) -> Json:

@@ -29,7 +29,7 @@ from langchain_qwen_vl import (
     QwenVLExtractor,
 )
 
-from tests.dashscope_server import error_body
+from tests.fake_dashscope import error_body
 
 
 class Receipt(BaseModel):

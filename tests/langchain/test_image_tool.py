@@ -14,7 +14,7 @@ from langchain_core.tools import ToolException
 
 from langchain_qwen_vl import ChatQwenVL, QwenVLImageTool
 
-from tests.dashscope_server import error_body
+from tests.fake_dashscope import error_body
 
 ANSWER = "The total is 42.60 CNY."
 PHOTO = png_bytes(64, 64, (250, 250, 240))  # 64x64: sent unchanged

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.dashscope_server import Json, Sse, chunks, completion  # noqa: F401
+from tests.fake_dashscope import Json, Sse, chunks, completion  # noqa: F401
 
 from langchain_qwen_vl import ChatQwenVL
 

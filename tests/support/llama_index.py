@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from PIL import Image, ImageDraw
 
-from tests.dashscope_server import Json, Sse, chunks, completion, error_body  # noqa: F401
+from tests.fake_dashscope import Json, Sse, chunks, completion, error_body  # noqa: F401
 
 KEY = "sk-test-0123456789abcdef"
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.dashscope_server import (
+from tests.fake_dashscope import (
     DATA_URI_LIMIT,
     Auto,
     DashScopeServer,
@@ -27,6 +27,7 @@ from tests.dashscope_server import (
     Text,
     chunks,
     completion,
+    data_url_image_size,
     error_body,
     native_chunks,
     native_completion,
@@ -107,6 +108,13 @@ def test_default_non_stream_reply_counts_media_and_image_tokens(client, dashscop
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert dashscope.last_body["messages"][0]["content"][2]["text"] == "What is in these pictures?"
     assert dashscope.requests[-1].headers["authorization"].startswith("Bearer ")
+
+
+def test_data_url_image_size_reads_base64_images_only():
+    assert data_url_image_size(png_data_url(640, 480)) == (640, 480)
+    assert data_url_image_size("https://example.com/a.png") is None
+    assert data_url_image_size("data:image/png,not-base64") is None
+    assert data_url_image_size("data:image/png;base64," + base64.b64encode(b"not an image").decode()) is None
 
 
 def test_default_reply_videos_undecodable_images_thinking_and_v1_path(client):

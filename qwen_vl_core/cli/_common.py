@@ -9,8 +9,8 @@ import re
 import sys
 from typing import Any, TextIO
 
-from qwen_vl_core.config import API_KEY_ENV
-from qwen_vl_core.errors import ConfigurationError
+from ..config import API_KEY_ENV
+from ..errors import ConfigurationError
 
 __all__ = [
     "EXIT_OK",
@@ -20,8 +20,6 @@ __all__ = [
     "Console",
     "Parser",
     "add_connection_args",
-    "api_key_from_args",
-    "connection_options",
     "make_client",
 ]
 
@@ -143,20 +141,6 @@ def api_key_from_args(args: argparse.Namespace) -> str | None:
     return value
 
 
-def connection_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options of :func:`add_connection_args` as client keyword arguments (``api_key``,
-    ``region``, ``base_url``, ``workspace``, ``timeout``), checked."""
-    if args.timeout is not None and args.timeout <= 0:
-        raise CLIError(f"--timeout must be positive, got {args.timeout}")
-    return {
-        "api_key": api_key_from_args(args),
-        "region": args.region,
-        "base_url": args.base_url,
-        "workspace": args.workspace,
-        "timeout": args.timeout,
-    }
-
-
 def make_client(
     args: argparse.Namespace,
     console: Console,
@@ -164,10 +148,16 @@ def make_client(
     max_retries: int | None,
     retry_backoff_s: float | None,
 ) -> Any:
-    from qwen_vl_core.client import QwenVLClient
+    from ..client import QwenVLClient
 
+    if args.timeout is not None and args.timeout <= 0:
+        raise CLIError(f"--timeout must be positive, got {args.timeout}")
     kwargs: dict[str, Any] = {
-        **connection_options(args),
+        "api_key": api_key_from_args(args),
+        "region": args.region,
+        "base_url": args.base_url,
+        "workspace": args.workspace,
+        "timeout": args.timeout,
         "upload": bool(getattr(args, "upload_files", False)),
         "resize": not getattr(args, "no_resize", False),
     }
