@@ -170,7 +170,7 @@ class QwenVLClient:
 
     def _upload_session(self, model: str) -> UploadSession:
         return UploadSession(
-            self._transport.client,
+            self._transport,
             policy_url=self.endpoint.upload_policy_url,
             headers=self._auth_headers(),
             model=model,
@@ -188,7 +188,7 @@ class QwenVLClient:
         pending = req.wire.pending
         if pending:
             session = AsyncUploadSession(
-                self._transport.async_client,
+                self._transport,
                 policy_url=self.endpoint.upload_policy_url,
                 headers=self._auth_headers(),
                 model=req.model,

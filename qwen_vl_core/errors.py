@@ -8,6 +8,7 @@ branch on data rather than on message text. Input and configuration errors are a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -195,11 +196,16 @@ def error_from_payload(
 
 
 def error_from_response(status: int, content: bytes, headers: Mapping[str, str]) -> APIError:
-    """Build the typed error for an HTTP error response (JSON, SSE-framed JSON, HTML or empty)."""
-    request_id = headers.get("x-request-id") or headers.get("x-dashscope-request-id")
+    """Build the typed error for an HTTP error response (JSON, SSE-framed JSON, OSS XML, HTML or empty)."""
+    request_id = (
+        headers.get("x-request-id") or headers.get("x-dashscope-request-id") or headers.get("x-oss-request-id")
+    )
     text = content.decode("utf-8", "replace").strip()
     payload: Any = text
-    if text:
+    oss = _oss_error(text)
+    if oss is not None:
+        payload = oss
+    elif text:
         candidate = text
         if candidate.startswith("data:") or candidate.startswith("event:") or candidate.startswith("id:"):
             data_lines = [
@@ -214,9 +220,23 @@ def error_from_response(status: int, content: bytes, headers: Mapping[str, str])
     return error_from_payload(payload, status=status, request_id=request_id)
 
 
-def _strip_tags(text: str) -> str:
-    import re
+def _oss_error(text: str) -> dict[str, str | None] | None:
+    """``<Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId></Error>`` (the upload host's
+    answers) as a native-mode error payload; None for any other body."""
+    if not text.startswith("<") or "<Error>" not in text[:200]:
+        return None
+    fields = {tag: _xml_tag(text, tag) for tag in ("Code", "Message", "RequestId")}
+    if not (fields["Code"] or fields["Message"]):
+        return None
+    return {"code": fields["Code"], "message": fields["Message"] or fields["Code"], "request_id": fields["RequestId"]}
 
+
+def _xml_tag(text: str, tag: str) -> str | None:
+    match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
+    return match.group(1).strip() if match and match.group(1).strip() else None
+
+
+def _strip_tags(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()
 
 

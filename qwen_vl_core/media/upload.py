@@ -3,31 +3,26 @@
 Flow (as the official ``dashscope`` SDK does it): ``GET {policy_url}?action=getPolicy&model=...``
 once per session, then one multipart ``POST {upload_host}`` per file, signed by the policy rather
 than by the API key. The caller sends ``X-DashScope-OssResourceResolve: enable`` with the request.
+Both calls go through the :class:`~qwen_vl_core.transport.Transport` and its retry policy; this
+module only builds them and reads the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-from .._http import TIMEOUT_ERRORS, TRANSPORT_ERRORS, httpx, module_of
-
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    InputValidationError,
-    error_from_payload,
-    error_from_response,
-)
+from .._http import httpx
+from ..errors import APIError, InputValidationError, error_from_response
+from ..transport import Response, Transport
 from .sources import megabytes
 from .types import PendingUpload
 
@@ -90,19 +85,22 @@ class _Core:
         self.headers = dict(headers)
         self.model = model
 
-    def policy_params(self) -> dict[str, str]:
-        return {"action": "getPolicy", "model": self.model}
+    def policy_request(self) -> dict[str, Any]:
+        """The getPolicy GET, as :meth:`Transport.request` arguments."""
+        return dict(
+            headers=self.headers, params={"action": "getPolicy", "model": self.model}, what="getPolicy", raw=True
+        )
 
     @staticmethod
-    def parse_policy(response: httpx.Response) -> UploadPolicy:
-        if response.status_code != 200:
-            raise error_from_response(response.status_code, response.content, response.headers)
-        request_id = response.headers.get("x-request-id")
+    def parse_policy(response: Response) -> UploadPolicy:
+        request_id = response.request_id
+        if response.status != 200:  # a 2xx/3xx other than 200: not the answer the flow expects
+            raise error_from_response(response.status, response.data, response.headers)
         try:
-            body = response.json()
+            body = json.loads(response.data)
         except ValueError:
             raise APIError(
-                "getPolicy returned a non-JSON answer", status=response.status_code, request_id=request_id
+                "getPolicy returned a non-JSON answer", status=response.status, request_id=request_id
             ) from None
         data = body.get("data") if isinstance(body, Mapping) else None
         request_id = (body.get("request_id") if isinstance(body, Mapping) else None) or request_id
@@ -110,7 +108,7 @@ class _Core:
         if missing:
             raise APIError(
                 f"getPolicy answer lacks {', '.join(missing)}",
-                status=response.status_code,
+                status=response.status,
                 request_id=request_id,
                 body=body,
             )
@@ -130,10 +128,8 @@ class _Core:
         )
 
     @staticmethod
-    def build_post(
-        policy: UploadPolicy, pending: PendingUpload, timeout: httpx.Timeout, http: Any = httpx
-    ) -> tuple[httpx.Request, str]:
-        """The multipart POST (built without the client's default headers: no API key) and its key."""
+    def post(policy: UploadPolicy, pending: PendingUpload) -> _PostForm:
+        """The multipart POST of one file (checked against the policy's size limit first)."""
         size = len(pending.data)
         limit = policy.max_file_size_mb
         if limit is not None and size > limit * 1048576:
@@ -142,43 +138,58 @@ class _Core:
                 f"{kind} {pending.source!r} is {megabytes(size)}; DashScope temporary storage accepts at most "
                 f"{limit:g} MB per file"
             )
-        key = object_key(policy.upload_dir, pending.filename)
-        request = http.Request(
-            "POST",
-            policy.upload_host,
-            data=form_fields(policy, key, pending.mime),
-            files={"file": (key.rsplit("/", 1)[-1], pending.data, pending.mime)},
-            extensions={"timeout": timeout.as_dict()},
-        )
-        return request, key
+        return _PostForm(policy, pending)
 
     @staticmethod
-    def upload_error(response: httpx.Response, pending: PendingUpload) -> tuple[APIError, bool]:
-        """The typed error for a failed POST, and whether it says the policy expired."""
-        text = response.content.decode("utf-8", "replace")
-        code = _xml_tag(text, "Code")
-        message = _xml_tag(text, "Message")
-        request_id = _xml_tag(text, "RequestId") or response.headers.get("x-oss-request-id")
-        if code or message:
-            error = error_from_payload(
-                {
-                    "code": code,
-                    "message": f"uploading {pending.source!r} to DashScope temporary storage failed: {message or code}",
-                    "request_id": request_id,
-                },
-                status=response.status_code,
-            )
-        else:
-            error = error_from_response(response.status_code, response.content, response.headers)
-        expired = response.status_code == 403 and "policy expired" in text.lower()
-        return error, expired
+    def post_request(form: _PostForm) -> dict[str, Any]:
+        """The POST, as :meth:`Transport.request` arguments: presigned, so no API key and no client headers."""
+        return dict(form=form, presigned=True, what="temporary storage upload", raw=True)
+
+    @staticmethod
+    def upload_error(error: APIError, pending: PendingUpload) -> tuple[APIError, bool]:
+        """The error naming the file, and whether it says the policy expired."""
+        expired = error.status == 403 and any(
+            "policy expired" in str(text).lower() for text in (error.message, error.body)
+        )
+        named = type(error)(
+            f"uploading {pending.source!r} to DashScope temporary storage failed: {error.message}",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            body=error.body,
+        )
+        return named, expired
+
+
+class _PostForm:
+    """The multipart body of one file's POST, for :attr:`RequestOptions.form`.
+
+    Each attempt names a fresh object: the policy forbids overwriting, so retrying under the key
+    of an attempt whose answer was lost (but whose file was stored) would fail with 409.
+    """
+
+    def __init__(self, policy: UploadPolicy, pending: PendingUpload) -> None:
+        self.policy = policy
+        self.pending = pending
+        self.key = ""
+
+    def __call__(self) -> tuple[dict[str, str], dict[str, Any]]:
+        self.key = object_key(self.policy.upload_dir, self.pending.filename)
+        files = {"file": (self.key.rsplit("/", 1)[-1], self.pending.data, self.pending.mime)}
+        return form_fields(self.policy, self.key, self.pending.mime), files
 
 
 class UploadSession:
-    """Uploads files for one request: fetches the policy once and reuses it for every file."""
+    """Uploads files for one request: fetches the policy once and reuses it for every file.
 
-    def __init__(self, client: httpx.Client, *, policy_url: str, headers: Mapping[str, str], model: str) -> None:
-        self._client = client
+    ``transport`` is the client's :class:`~qwen_vl_core.transport.Transport` (or an ``httpx.Client``,
+    wrapped in one): both the getPolicy call and the POST go through its retry policy.
+    """
+
+    def __init__(
+        self, transport: Transport | httpx.Client, *, policy_url: str, headers: Mapping[str, str], model: str
+    ) -> None:
+        self._transport = transport if isinstance(transport, Transport) else Transport(http_client=transport)
         self._core = _Core(policy_url, headers, model)
         self._policy: UploadPolicy | None = None
         self._lock = threading.Lock()
@@ -187,13 +198,14 @@ class UploadSession:
         """Upload ``pending`` and return its ``oss://`` URL."""
         policy = self._get_policy()
         for attempt in range(2):
-            request, key = self._core.build_post(policy, pending, self._client.timeout, module_of(self._client))
-            response = _call(partial(self._client.send, auth=None), request, "temporary storage upload")
-            if response.is_success:
-                return "oss://" + key
-            error, expired = self._core.upload_error(response, pending)
-            if not (expired and attempt == 0):
-                raise error
+            form = self._core.post(policy, pending)
+            try:
+                self._transport.request("POST", policy.upload_host, **self._core.post_request(form))
+                return "oss://" + form.key
+            except APIError as exc:
+                error, expired = self._core.upload_error(exc, pending)
+                if not (expired and attempt == 0):
+                    raise error from None
             policy = self._get_policy(stale=policy)
         raise AssertionError("unreachable")
 
@@ -201,19 +213,18 @@ class UploadSession:
         with self._lock:
             current = self._policy
             if current is None or current.expired() or current is stale:
-                request = self._client.build_request(
-                    "GET", self._core.policy_url, params=self._core.policy_params(), headers=self._core.headers
-                )
-                response = _call(self._client.send, request, "getPolicy")
+                response = self._transport.request("GET", self._core.policy_url, **self._core.policy_request())
                 current = self._policy = self._core.parse_policy(response)
             return current
 
 
 class AsyncUploadSession:
-    """Async :class:`UploadSession` over an ``httpx.AsyncClient``."""
+    """Async :class:`UploadSession` (a :class:`~qwen_vl_core.transport.Transport` or an ``httpx.AsyncClient``)."""
 
-    def __init__(self, client: httpx.AsyncClient, *, policy_url: str, headers: Mapping[str, str], model: str) -> None:
-        self._client = client
+    def __init__(
+        self, transport: Transport | httpx.AsyncClient, *, policy_url: str, headers: Mapping[str, str], model: str
+    ) -> None:
+        self._transport = transport if isinstance(transport, Transport) else Transport(async_http_client=transport)
         self._core = _Core(policy_url, headers, model)
         self._policy: UploadPolicy | None = None
         self._lock = asyncio.Lock()
@@ -222,13 +233,14 @@ class AsyncUploadSession:
         """Upload ``pending`` and return its ``oss://`` URL."""
         policy = await self._get_policy()
         for attempt in range(2):
-            request, key = self._core.build_post(policy, pending, self._client.timeout, module_of(self._client))
-            response = await _acall(self._client.send(request, auth=None), "temporary storage upload")
-            if response.is_success:
-                return "oss://" + key
-            error, expired = self._core.upload_error(response, pending)
-            if not (expired and attempt == 0):
-                raise error
+            form = self._core.post(policy, pending)
+            try:
+                await self._transport.arequest("POST", policy.upload_host, **self._core.post_request(form))
+                return "oss://" + form.key
+            except APIError as exc:
+                error, expired = self._core.upload_error(exc, pending)
+                if not (expired and attempt == 0):
+                    raise error from None
             policy = await self._get_policy(stale=policy)
         raise AssertionError("unreachable")
 
@@ -236,37 +248,9 @@ class AsyncUploadSession:
         async with self._lock:
             current = self._policy
             if current is None or current.expired() or current is stale:
-                response = await _acall(
-                    self._client.get(
-                        self._core.policy_url, params=self._core.policy_params(), headers=self._core.headers
-                    ),
-                    "getPolicy",
-                )
+                response = await self._transport.arequest("GET", self._core.policy_url, **self._core.policy_request())
                 current = self._policy = self._core.parse_policy(response)
             return current
-
-
-def _call(send: Callable[..., httpx.Response], request: httpx.Request, what: str) -> httpx.Response:
-    try:
-        return send(request)
-    except TIMEOUT_ERRORS as exc:
-        raise APITimeoutError(f"{what} timed out ({exc})") from exc
-    except TRANSPORT_ERRORS as exc:
-        raise APIConnectionError(f"{what} failed: {exc}") from exc
-
-
-async def _acall(send: Any, what: str) -> httpx.Response:
-    try:
-        return await send
-    except TIMEOUT_ERRORS as exc:
-        raise APITimeoutError(f"{what} timed out ({exc})") from exc
-    except TRANSPORT_ERRORS as exc:
-        raise APIConnectionError(f"{what} failed: {exc}") from exc
-
-
-def _xml_tag(text: str, tag: str) -> str | None:
-    match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
-    return match.group(1).strip() if match else None
 
 
 def _text(value: Any) -> str | None:

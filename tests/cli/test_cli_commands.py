@@ -1,7 +1,7 @@
-"""The ``qwen-vl`` command against the local DashScope server: analyze, reason, ocr, read.
+"""The ``qwen-vl`` command against the local DashScope server: analyze, reason, ocr (read: test_cli_read.py).
 
 Exit codes, key secrecy and live streaming run the real console script as a subprocess
-(``python -m qwen_vl_core.cli``); the rest call ``main(argv)`` in-process for speed.
+(``python -m qwen_vl_cli``); the rest call ``main(argv)`` in-process for speed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,7 @@ from PIL import Image
 
 from tests.fake_dashscope import Json, Sse, chunks, completion, error_body
 
-from qwen_vl_core.cli import main
-from qwen_vl_core.cli.read import MISSING_EXTRA
+from qwen_vl_cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = Path("output") / "qwen-vl"
@@ -67,7 +65,7 @@ def run_cli(*argv: str, env: dict | None = None, timeout: float = 30) -> subproc
     environ["PYTHONPATH"] = str(ROOT)
     environ.pop("PYTHONUNBUFFERED", None)
     return subprocess.run(
-        [sys.executable, "-m", "qwen_vl_core.cli", *argv],
+        [sys.executable, "-m", "qwen_vl_cli", *argv],
         capture_output=True,
         text=True,
         env=environ,
@@ -176,7 +174,7 @@ def test_stream_prints_text_as_it_arrives(cli_env, png):
     environ = dict(os.environ, PYTHONPATH=str(ROOT))
     environ.pop("PYTHONUNBUFFERED", None)  # a pipe is block-buffered for users: the CLI must flush
     with subprocess.Popen(
-        [sys.executable, "-m", "qwen_vl_core.cli", "analyze", "--stream", "--prompt", "x", "--image", str(png)],
+        [sys.executable, "-m", "qwen_vl_cli", "analyze", "--stream", "--prompt", "x", "--image", str(png)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=environ,
@@ -481,25 +479,6 @@ def test_ocr_without_a_task_sends_the_prompt(cli_env, capsys, png):
     req = cli_env.chat_requests[-1]
     assert req.kind == "compatible" and "ocr_options" not in json.dumps(req.json)
     assert prompt_sent(req.json) == "Read all the text in the image."
-
-
-# ---------------------------------------------------------------- read (delegated)
-
-
-def test_read_delegates_to_the_llama_index_cli(monkeypatch, capsys):
-    seen = []
-    fake = types.ModuleType("llama_index_qwen_vl.cli")
-    fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "llama_index_qwen_vl.cli", fake)
-    assert main(["read", "a.pdf", "--mode", "ocr", "--out", "nodes.jsonl"]) == 0
-    assert seen == [["a.pdf", "--mode", "ocr", "--out", "nodes.jsonl"]]
-
-
-def test_read_without_the_extra_explains_how_to_install(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "llama_index_qwen_vl.cli", None)  # import fails
-    code, out, err = call(capsys, "read", "a.pdf")
-    assert code == 2
-    assert err == f"qwen-vl: error: {MISSING_EXTRA}\n"
 
 
 # ---------------------------------------------------------------- misc

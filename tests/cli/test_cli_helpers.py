@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from qwen_vl_core.cli._common import CLIError, Console
-from qwen_vl_core.cli._output import output_path, redact
-from qwen_vl_core.cli._request import ANALYZE_FIELDS, OCR_FIELDS, load_request, prepare
+from qwen_vl_cli._common import CLIError, Console
+from qwen_vl_cli._output import output_path, redact
+from qwen_vl_cli._request import ANALYZE_FIELDS, OCR_FIELDS, load_request, prepare
 from qwen_vl_core.structured import load_json_object, load_json_schema, schema_errors
 from qwen_vl_core.errors import InputValidationError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from qwen_vl_core.cli import main
+from qwen_vl_cli import main
 from qwen_vl_core.media.probe import probe_mp4
 from qwen_vl_core.tokens import image_tokens, video_tokens
 from tests.support.mp4_samples import write_mp4

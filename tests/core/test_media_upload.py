@@ -16,8 +16,11 @@ from qwen_vl_core.errors import (
     AuthenticationError,
     InputValidationError,
     PermissionDeniedError,
+    RateLimitError,
+    ServerError,
 )
 from qwen_vl_core.media import AsyncUploadSession, MediaOptions, PendingUpload, UploadSession, resolve_image
+from qwen_vl_core.transport import RetryPolicy, Transport
 
 FIELD_ORDER = [
     "OSSAccessKeyId",
@@ -77,6 +80,8 @@ class FakeDashScope:
         self.policy_error: tuple[int, bytes] | None = None
         self.oss_error: tuple[int, bytes] | None = None
         self.always_expired = False
+        self.get_faults: list[tuple[int, bytes]] = []  # answered first, one per request, in order
+        self.post_faults: list[tuple[int, bytes]] = []
         self.expire_in_seconds = 300
         self.max_file_size_mb = 100
         fake = self
@@ -97,6 +102,9 @@ class FakeDashScope:
             def do_GET(self):
                 url = urlsplit(self.path)
                 fake.gets.append({"path": url.path, "query": parse_qs(url.query), "headers": dict(self.headers)})
+                if fake.get_faults:
+                    self._reply(*fake.get_faults.pop(0), "application/json")
+                    return
                 if fake.policy_error:
                     status, body = fake.policy_error
                     self._reply(status, body, "application/json", {"x-request-id": "hdr-req"})
@@ -124,7 +132,9 @@ class FakeDashScope:
                 parts = parse_multipart(self.headers["Content-Type"], body)
                 fake.posts.append({"path": self.path, "headers": dict(self.headers), "parts": parts})
                 fields = {p["name"]: p["content"].decode("latin-1") for p in parts if p["filename"] is None}
-                if fake.always_expired or fields.get("policy") not in fake.valid:
+                if fake.post_faults:
+                    self._reply(*fake.post_faults.pop(0), "application/xml")
+                elif fake.always_expired or fields.get("policy") not in fake.valid:
                     self._reply(403, EXPIRED_XML, "application/xml")
                 elif fake.oss_error:
                     self._reply(*fake.oss_error, "application/xml")
@@ -318,6 +328,61 @@ def test_resolved_pending_upload_end_to_end(fake, tmp_path):
     key = check_post(fake.posts[0], media.pending, 1)
     assert media.url == "oss://" + key and KEY.match(key).groups() == ("receipt", "png")
     assert fake.posts[0]["parts"][-1]["content"] == path.read_bytes()
+
+
+# ------------------------------------------------------------------ retries (the client's transport)
+
+FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
+BUSY_JSON = (503, b'{"code": "ServiceUnavailable", "message": "busy"}')
+BUSY_XML = (503, b"<Error><Code>ServiceUnavailable</Code><Message>Please retry.</Message></Error>")
+
+
+def test_policy_and_post_are_retried_on_503_through_the_transport(fake):
+    fake.get_faults = [BUSY_JSON]
+    fake.post_faults = [BUSY_XML]
+    with client() as http:
+        session = UploadSession(
+            Transport(retry=FAST, http_client=http), policy_url=fake.policy_url, headers=AUTH, model="qwen3-vl-plus"
+        )
+        url = session.upload(PNG)
+    assert len(fake.gets) == 2 and len(fake.posts) == 2
+    check_get(fake.gets[1])
+    first, second = check_post(fake.posts[0], PNG, 1), check_post(fake.posts[1], PNG, 1)
+    assert url == "oss://" + second
+    assert first != second  # a fresh object per attempt: the policy forbids overwriting a stored one
+
+
+def test_post_gives_up_after_the_transport_retries(fake):
+    fake.post_faults = [BUSY_XML] * 3
+    with client() as http:
+        session = UploadSession(
+            Transport(retry=FAST, http_client=http), policy_url=fake.policy_url, headers=AUTH, model="qwen3-vl-plus"
+        )
+        with pytest.raises(ServerError) as info:
+            session.upload(PNG)
+    assert len(fake.posts) == 3 and len(fake.gets) == 1
+    assert info.value.status == 503 and info.value.code == "ServiceUnavailable"
+    assert "/tmp/scan page.png" in info.value.message and "Please retry." in info.value.message
+
+
+def test_get_policy_gives_up_after_the_transport_retries(fake):
+    fake.get_faults = [(429, b'{"code": "Throttling.RateQuota", "message": "slow down"}')] * 3
+    with client() as http:
+        session = UploadSession(
+            Transport(retry=FAST, http_client=http), policy_url=fake.policy_url, headers=AUTH, model="qwen3-vl-plus"
+        )
+        with pytest.raises(RateLimitError):
+            session.upload(PNG)
+    assert len(fake.gets) == 3 and fake.posts == []
+
+
+async def test_async_post_is_retried_through_the_transport(fake):
+    fake.post_faults = [(429, b"<Error><Code>Throttling</Code><Message>slow down</Message></Error>")]
+    async with aclient() as http:
+        transport = Transport(retry=FAST, async_http_client=http)
+        session = AsyncUploadSession(transport, policy_url=fake.policy_url, headers=AUTH, model="qwen3-vl-plus")
+        url = await session.upload(MP4)
+    assert len(fake.posts) == 2 and url == "oss://" + check_post(fake.posts[1], MP4, 1)
 
 
 # ------------------------------------------------------------------ async

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.support.llama_index import KEY, MP4_BYTES, Json, Sse, chunks, completion, image_bytes, make_pdf
 
-from llama_index_qwen_vl.cli import main as cli_main
+from qwen_vl_cli.read import main as cli_main
 from tests.support.readme_sections import section
 
 TEXT = section("LlamaIndex")

@@ -30,7 +30,7 @@ from PIL import Image
 
 from llama_index_qwen_vl import QwenVLReader
 from llama_index_qwen_vl._prompts import PROMPTS, clean_output
-from llama_index_qwen_vl.cli import main as cli_main
+from qwen_vl_cli.read import main as cli_main
 
 
 def make_reader(dashscope, **kwargs) -> QwenVLReader:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..models import get_capabilities
-from ..structured import JSON_HINT, extract_json, json_schema_format, load_json_schema, schema_errors, schema_prompt
+from qwen_vl_core.models import get_capabilities
+from qwen_vl_core.structured import JSON_HINT, extract_json, json_schema_format, load_json_schema, schema_errors, schema_prompt
+
 from ._args import add_api_args, add_request_args
 from ._chat import finish, run_call
 from ._common import Console, make_client

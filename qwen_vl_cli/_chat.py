@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import ChatResult, StreamAccumulator
+from qwen_vl_core.types import ChatResult, StreamAccumulator
+
 from ._common import EXIT_API, EXIT_OK, CLIError, Console
 
 __all__ = ["Display", "run_call", "finish"]

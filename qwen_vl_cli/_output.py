@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..types import ChatResult
+from qwen_vl_core.types import ChatResult
+
 from ._common import CLIError, Console
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "redact", "normalized", "save", "output_path", "plan_output", "emit"]

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputValidationError
-from ..models import get_capabilities
+from qwen_vl_core.errors import InputValidationError
+from qwen_vl_core.models import get_capabilities
+
 from ._common import CLIError
 
 __all__ = ["Prepared", "load_request", "prepare", "ANALYZE_FIELDS", "REASON_FIELDS", "OCR_FIELDS", "LOW_DETAIL_TOKENS"]

@@ -9,8 +9,8 @@ import re
 import sys
 from typing import Any, TextIO
 
-from ..config import API_KEY_ENV
-from ..errors import ConfigurationError
+from qwen_vl_core.config import API_KEY_ENV
+from qwen_vl_core.errors import ConfigurationError
 
 __all__ = [
     "EXIT_OK",
@@ -20,6 +20,8 @@ __all__ = [
     "Console",
     "Parser",
     "add_connection_args",
+    "api_key_from_args",
+    "connection_options",
     "make_client",
 ]
 
@@ -141,6 +143,20 @@ def api_key_from_args(args: argparse.Namespace) -> str | None:
     return value
 
 
+def connection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`add_connection_args` as client keyword arguments (``api_key``,
+    ``region``, ``base_url``, ``workspace``, ``timeout``), checked."""
+    if args.timeout is not None and args.timeout <= 0:
+        raise CLIError(f"--timeout must be positive, got {args.timeout}")
+    return {
+        "api_key": api_key_from_args(args),
+        "region": args.region,
+        "base_url": args.base_url,
+        "workspace": args.workspace,
+        "timeout": args.timeout,
+    }
+
+
 def make_client(
     args: argparse.Namespace,
     console: Console,
@@ -148,16 +164,10 @@ def make_client(
     max_retries: int | None,
     retry_backoff_s: float | None,
 ) -> Any:
-    from ..client import QwenVLClient
+    from qwen_vl_core.client import QwenVLClient
 
-    if args.timeout is not None and args.timeout <= 0:
-        raise CLIError(f"--timeout must be positive, got {args.timeout}")
     kwargs: dict[str, Any] = {
-        "api_key": api_key_from_args(args),
-        "region": args.region,
-        "base_url": args.base_url,
-        "workspace": args.workspace,
-        "timeout": args.timeout,
+        **connection_options(args),
         "upload": bool(getattr(args, "upload_files", False)),
         "resize": not getattr(args, "no_resize", False),
     }

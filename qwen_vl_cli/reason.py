@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..models import get_capabilities
+from qwen_vl_core.models import get_capabilities
+
 from ._args import add_api_args, add_request_args
 from ._chat import ANSWER_HEADER, REASONING_HEADER, finish, run_call
 from ._common import Console, make_client

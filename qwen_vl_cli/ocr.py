@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import InputValidationError
-from ..models import get_capabilities
-from ..protocol import OCR_TASKS
-from ..structured import extract_json
+from qwen_vl_core.errors import InputValidationError
+from qwen_vl_core.models import get_capabilities
+from qwen_vl_core.protocol import OCR_TASKS
+from qwen_vl_core.structured import extract_json, load_json_object
+
 from ._args import add_api_args, add_request_args
 from ._chat import finish, run_call
 from ._common import CLIError, Console, make_client
 from ._output import emit, normalized, plan_output
 from ._request import OCR_FIELDS, load_request, prepare, set_prompt
-from ..structured import load_json_object
 
 __all__ = ["add_parser", "run", "TASKS", "DEFAULT_TASK"]
 

@@ -1,12 +1,17 @@
-"""The ``qwen-vl`` command: Qwen-VL from the shell (console script ``qwen-vl = "qwen_vl_core.cli:main"``).
+"""The ``qwen-vl`` command: Qwen-VL from the shell (console script ``qwen-vl = "qwen_vl_cli:main"``).
 
 Subcommands: ``analyze`` (images / video, JSON mode, JSON Schema), ``reason`` (QVQ, streamed,
 reasoning apart from the answer), ``ocr`` (qwen-vl-ocr built-in tasks), ``tokens`` (token
-estimates, no API call) and ``read`` (LlamaIndex nodes; needs the llama-index extra).
+estimates, no API call) and ``read`` (documents to JSON lines; needs the llama-index extra).
+
+This package is the top floor: it imports ``qwen_vl_core`` (and, for ``read`` only, for now,
+``llama_index_qwen_vl``); nothing below imports it. Exit codes, connection flags, error printing
+and secret scrubbing live in :mod:`qwen_vl_cli._common` and serve every subcommand.
 
 Exit codes: 0 success; 2 usage or input error (bad arguments or JSON, missing files, input
-limits, no API key); 3 API error (the server or the connection failed, or the answer was
-partial or not the JSON asked for). Errors are one line on stderr; the API key is never printed.
+limits, no API key, a missing extra); 3 API error (the server or the connection failed, or the
+answer was partial or not the JSON asked for). Errors are one line on stderr; the API key is
+never printed.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
-from ..config import API_KEY_ENV
-from ..errors import (
+from qwen_vl_core import __version__
+from qwen_vl_core.config import API_KEY_ENV
+from qwen_vl_core.errors import (
     APIConnectionError,
     AuthenticationError,
     ConfigurationError,
@@ -27,6 +32,7 @@ from ..errors import (
     QwenVLError,
     RateLimitError,
 )
+
 from ._common import EXIT_API, EXIT_USAGE, CLIError, Console, Parser
 
 __all__ = ["main", "build_parser", "EXIT_API", "EXIT_USAGE"]
@@ -97,10 +103,6 @@ def _register_env_secrets(console: Console, argv: Sequence[str]) -> None:
 
 
 def _run(argv: list[str], console: Console) -> int:
-    if argv and argv[0] == "read":
-        from .read import delegate
-
-        return delegate(argv[1:])
     parser = build_parser()
     if not argv:
         parser.print_help(sys.stderr)

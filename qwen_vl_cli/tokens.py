@@ -12,11 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputValidationError
-from ..models import get_capabilities
-from ..tokens import image_geometry, video_frame_count, video_tokens
+from qwen_vl_core.errors import InputValidationError
+from qwen_vl_core.media.probe import probe_mp4
+from qwen_vl_core.models import get_capabilities
+from qwen_vl_core.tokens import image_geometry, video_frame_count, video_tokens
+
 from ._common import EXIT_OK, EXIT_USAGE, CLIError, Console
-from ..media.probe import probe_mp4
 from ._request import LOW_DETAIL_TOKENS
 
 __all__ = ["add_parser", "run", "estimate", "DEFAULT_MODELS"]
@@ -81,7 +82,7 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
-    from ..media.resize import oriented_size
+    from qwen_vl_core.media.resize import oriented_size
 
     try:
         with Image.open(path) as img:
@@ -101,7 +102,7 @@ def _image_note(width: int, height: int) -> str | None:
 
 def estimate(path: Path, args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
     """One row: ``{"file", "kind", "format", "width", "height", "duration_s"?, "tokens": {model: n|None}, ...}``."""
-    from ..media.formats import detect_format
+    from qwen_vl_core.media.formats import detect_format
 
     row: dict[str, Any] = {"file": str(path), "kind": None, "tokens": {m: None for m in models}}
     try:

@@ -1,0 +1,265 @@
+"""The one retry loop per sync/async path, driven through ``httpx.MockTransport``.
+
+Each test runs the same fault script through a plain request and a stream, so a rule that held
+for one entry point and not the other would show here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from qwen_vl_core import (
+    APIConnectionError,
+    APITimeoutError,
+    BadRequestError,
+    IncompleteStreamError,
+    RateLimitError,
+    ServerError,
+)
+from qwen_vl_core.transport import RetryPolicy, Transport, _retry_after
+
+URL = "http://dashscope.test/compatible-mode/v1/chat/completions"
+FAST = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.002)
+SSE = b'data: {"n": 1}\n\ndata: {"n": 2}\n\ndata: [DONE]\n\n'
+
+
+def error(status: int, **headers: str) -> httpx.Response:
+    body = {"error": {"message": f"HTTP {status}", "code": "Throttling" if status == 429 else "x"}}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def ok(stream: bool) -> httpx.Response:
+    if stream:
+        return httpx.Response(200, content=SSE, headers={"content-type": "text/event-stream", "x-request-id": "r1"})
+    return httpx.Response(200, json={"answer": 42}, headers={"x-request-id": "r1"})
+
+
+class Script:
+    """Answers (responses, exceptions, or callables of the request) in order; records each request."""
+
+    def __init__(self, *steps) -> None:
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step(request) if callable(step) else step
+
+
+def sync_transport(script: Script, retry: RetryPolicy = FAST) -> Transport:
+    return Transport(retry=retry, http_client=httpx.Client(transport=httpx.MockTransport(script)))
+
+
+def async_transport(script: Script, retry: RetryPolicy = FAST) -> Transport:
+    return Transport(retry=retry, async_http_client=httpx.AsyncClient(transport=httpx.MockTransport(script)))
+
+
+def call(transport: Transport, stream: bool):
+    """What a caller gets: the JSON answer, or the list of events (None for [DONE])."""
+    if stream:
+        return [event for event, _ in transport.stream(URL, headers={}, json_body={"stream": True})]
+    return transport.request("POST", URL, headers={}, json_body={}).data
+
+
+async def acall(transport: Transport, stream: bool):
+    if stream:
+        return [event async for event, _ in transport.astream(URL, headers={}, json_body={"stream": True})]
+    return (await transport.arequest("POST", URL, headers={}, json_body={})).data
+
+
+def expected(stream: bool):
+    return [{"n": 1}, {"n": 2}, None] if stream else {"answer": 42}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_429_then_success(stream):
+    script = Script(error(429, **{"retry-after": "0"}), ok(stream))
+    assert call(sync_transport(script), stream) == expected(stream)
+    assert len(script.requests) == 2
+    assert json.loads(script.requests[0].content) == json.loads(script.requests[1].content)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+async def test_async_429_then_success(stream):
+    script = Script(error(429), error(503), ok(stream))
+    assert await acall(async_transport(script), stream) == expected(stream)
+    assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_retries_exhausted_raise_the_typed_error(stream):
+    script = Script(error(503), error(502), error(500, **{"x-request-id": "last"}))
+    with pytest.raises(ServerError) as info:
+        call(sync_transport(script), stream)
+    assert info.value.status == 500 and info.value.request_id == "last"
+    assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_x_should_retry_overrides_the_status(stream):
+    script = Script(error(400, **{"x-should-retry": "true"}), ok(stream))
+    assert call(sync_transport(script), stream) == expected(stream)
+    script = Script(error(503, **{"x-should-retry": "false"}))
+    with pytest.raises(ServerError):
+        call(sync_transport(script), stream)
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_other_4xx_are_not_retried(stream):
+    script = Script(error(400))
+    with pytest.raises(BadRequestError):
+        call(sync_transport(script), stream)
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_connection_errors_are_retried_then_typed(stream):
+    script = Script(httpx.ConnectError("refused"), ok(stream))
+    assert call(sync_transport(script), stream) == expected(stream)
+    script = Script(httpx.ConnectError("a"), httpx.ReadTimeout("b"), httpx.ReadTimeout("c"))
+    with pytest.raises(APITimeoutError, match="timed out"):
+        call(sync_transport(script), stream)
+    assert len(script.requests) == 3
+    script = Script(httpx.ConnectError("refused"))
+    with pytest.raises(APIConnectionError, match="connection to .* failed"):
+        call(sync_transport(script, RetryPolicy(max_retries=0)), stream)
+
+
+def test_retry_waits_honour_the_server(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("qwen_vl_core.transport.time.sleep", waits.append)
+    script = Script(
+        error(429, **{"retry-after-ms": "250"}),
+        error(429, **{"retry-after": "1.5"}),
+        ok(False),
+    )
+    sync_transport(script, RetryPolicy(max_retries=2)).request("POST", URL, json_body={})
+    assert waits == [0.25, 1.5]
+
+
+def test_retry_after_hints():
+    assert _retry_after({"retry-after-ms": "100"}) == 0.1
+    assert _retry_after({"retry-after": "2"}) == 2.0
+    assert _retry_after({"retry-after": "3600"}) is None  # beyond the cap: our own backoff applies
+    assert _retry_after({"retry-after": "soon"}) is None  # neither seconds nor an HTTP date
+    assert _retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None  # in the past
+    assert _retry_after({}) is None
+
+
+def test_backoff_grows_with_jitter_and_a_ceiling():
+    policy = RetryPolicy(max_retries=5, initial_delay=0.5, max_delay=8.0)
+    for attempt, base in enumerate([0.5, 1.0, 2.0, 4.0, 8.0, 8.0]):
+        delays = {policy.delay(attempt) for _ in range(50)}
+        assert all(0.75 * base <= d <= base for d in delays) and len(delays) > 1
+
+
+class BreaksAfterFirstEvent(httpx.SyncByteStream, httpx.AsyncByteStream):
+    def __init__(self, fault: Exception) -> None:
+        self.fault = fault
+
+    def __iter__(self):
+        yield b'data: {"n": 1}\n\n'
+        raise self.fault
+
+    async def __aiter__(self):
+        yield b'data: {"n": 1}\n\n'
+        raise self.fault
+
+
+def broken(fault: Exception) -> httpx.Response:
+    return httpx.Response(200, stream=BreaksAfterFirstEvent(fault), headers={"x-request-id": "r-cut"})
+
+
+@pytest.mark.parametrize(
+    "fault, cls", [(httpx.ReadError("reset"), IncompleteStreamError), (httpx.ReadTimeout("slow"), APITimeoutError)]
+)
+def test_no_retry_once_a_stream_delivered_an_event(fault, cls):
+    script = Script(broken(fault), ok(True))
+    seen = []
+    with pytest.raises(cls) as info:
+        for event, _ in sync_transport(script).stream(URL, headers={}, json_body={}):
+            seen.append(event)
+    assert seen == [{"n": 1}] and len(script.requests) == 1
+    assert info.value.request_id == "r-cut"
+
+
+@pytest.mark.parametrize(
+    "fault, cls", [(httpx.ReadError("reset"), IncompleteStreamError), (httpx.ReadTimeout("slow"), APITimeoutError)]
+)
+async def test_async_no_retry_once_a_stream_delivered_an_event(fault, cls):
+    script = Script(broken(fault), ok(True))
+    seen = []
+    with pytest.raises(cls):
+        async for event, _ in async_transport(script).astream(URL, headers={}, json_body={}):
+            seen.append(event)
+    assert seen == [{"n": 1}] and len(script.requests) == 1
+
+
+def test_a_stream_closed_early_releases_its_response():
+    closed = []
+
+    class Tracked(httpx.SyncByteStream):
+        def __iter__(self):
+            yield SSE
+
+        def close(self):
+            closed.append(True)
+
+    script = Script(httpx.Response(200, stream=Tracked()))
+    events = sync_transport(script).stream(URL, headers={}, json_body={})
+    assert next(events)[0] == {"n": 1}
+    events.close()
+    assert closed == [True]
+
+
+def test_rate_limit_error_after_retries_is_typed():
+    script = Script(error(429), error(429), error(429))
+    with pytest.raises(RateLimitError):
+        sync_transport(script).request("POST", URL, json_body={})
+
+
+def test_multipart_form_is_rebuilt_per_attempt_and_presigned_requests_carry_no_client_headers():
+    calls = []
+
+    def form():
+        calls.append(len(calls))
+        return {"key": f"dir/object-{len(calls)}"}, {"file": ("a.png", b"\x89PNG", "image/png")}
+
+    script = Script(error(503), httpx.Response(200, content=b""))
+    client = httpx.Client(
+        transport=httpx.MockTransport(script), headers={"Authorization": "Bearer sk-secret"}, auth=("u", "p")
+    )
+    response = Transport(retry=FAST, http_client=client).request(
+        "POST", "http://oss.test/", form=form, presigned=True, raw=True
+    )
+    assert response.status == 200 and response.data == b""
+    assert calls == [0, 1]
+    bodies = [r.read() for r in script.requests]
+    assert b"dir/object-1" in bodies[0] and b"dir/object-2" in bodies[1]
+    assert all("authorization" not in r.headers for r in script.requests)
+    assert all(r.headers["content-type"].startswith("multipart/form-data") for r in script.requests)
+
+
+async def test_async_pool_follows_the_event_loop():
+    transport = Transport(retry=FAST)
+    first = transport.async_client
+    assert transport.async_client is first  # same loop, same pool
+
+    import asyncio
+
+    def other_loop():
+        async def pool():
+            return transport.async_client
+
+        return asyncio.run(pool())
+
+    second = await asyncio.get_running_loop().run_in_executor(None, other_loop)
+    assert second is not first
+    await transport.aclose()
