@@ -1,5 +1,7 @@
 """Request bodies (compatible and native mode) and response / stream-chunk parsing.
 
+What a request may ask for is decided first, by :func:`~qwen_vl_core.planning.plan_request`.
+
 Only what the user set or the model needs is sent, so the same bodies work against
 self-hosted OpenAI-compatible servers (vLLM, SGLang) through ``base_url``.
 """
@@ -8,12 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputValidationError, error_from_payload
 from .messages import content_has_text
-from .models import ModelCapabilities
+from .planning import CHAT_OPTIONS, OCR_TASKS, RequestPlan, plan_request
 from .types import ChatDelta, ChatResult, ToolCall, ToolCallDelta, Usage
 
 __all__ = [
@@ -28,187 +29,6 @@ __all__ = [
     "parse_native",
     "parse_usage",
 ]
-
-# Options accepted by chat()/stream(); anything else is a TypeError, so typos do not vanish.
-CHAT_OPTIONS = frozenset(
-    {
-        "enable_thinking", "thinking_budget", "high_resolution", "min_pixels", "max_pixels", "fps",
-        "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "stop",
-        "presence_penalty", "frequency_penalty", "response_format", "tools", "tool_choice",
-        "parallel_tool_calls", "stream_usage", "extra_body", "ocr_task", "ocr_task_config",
-        "n", "logprobs", "top_logprobs",
-    }
-)
-OCR_TASKS = frozenset(
-    {
-        "text_recognition", "key_information_extraction", "table_parsing", "document_parsing",
-        "formula_recognition", "multi_lan", "advanced_recognition",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestPlan:
-    """Decisions about one request, made from the capability registry and the options."""
-
-    native: bool
-    stream: bool  # whether the wire request streams
-    send_thinking: bool | None  # value of enable_thinking to send (None: omit)
-    thinking_on: bool
-
-
-def _number(name: str, value: Any, lo: float, hi: float, *, lo_open=False, hi_open=False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputValidationError(f"{name} must be a number, got {value!r}")
-    if value < lo or value > hi or (lo_open and value == lo) or (hi_open and value == hi):
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        raise InputValidationError(f"{name} is {value}; it must be in {left}{lo}, {hi}{right}")
-
-
-def _positive_int(name: str, value: Any, limit: int | None, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InputValidationError(f"{name} must be a positive integer, got {value!r}")
-    if limit is not None and value > limit:
-        raise InputValidationError(f"{name} is {value}; {what} is {limit}")
-
-
-def _forces_tool(tool_choice: Any) -> bool:
-    return tool_choice == "required" or isinstance(tool_choice, Mapping)
-
-
-def plan_request(caps: ModelCapabilities, options: Mapping[str, Any], *, stream: bool) -> RequestPlan:
-    """Validate options against the model's capabilities; decide thinking, streaming and mode.
-
-    Rules: structured output and forced tool calls need thinking off, so on a hybrid model whose
-    thinking the user did not set explicitly, thinking is turned off for that call; an explicit
-    ``enable_thinking=True`` or an always-thinking model gives an error instead. The checks run in
-    this order, so the first broken rule is the one reported.
-    """
-    _check_option_names(options)
-    enable = _thinking_switch(caps, options.get("enable_thinking"))
-    structured = _structured_output(caps, options.get("response_format"))
-    forced = _forced_tool_call(caps, options.get("tools"), options.get("tool_choice"))
-    send_thinking, thinking_on = _thinking(caps, enable, structured=structured, forced=forced)
-    _check_thinking_budget(caps, options.get("thinking_budget"), thinking_on)
-    _check_output_limits(caps, options)
-    _check_sampling(options)
-    native = _ocr_mode(caps, options.get("ocr_task"), mixed=bool(options.get("tools")) or structured)
-    return RequestPlan(native, _wire_stream(caps, stream, thinking_on), send_thinking, thinking_on)
-
-
-def _check_option_names(options: Mapping[str, Any]) -> None:
-    unknown = set(options) - CHAT_OPTIONS
-    if unknown:
-        raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}")
-
-
-def _thinking_switch(caps: ModelCapabilities, enable: Any) -> bool | None:
-    """``enable_thinking`` as given, checked against what the model can do."""
-    if enable is not None and not isinstance(enable, bool):
-        raise InputValidationError(f"enable_thinking must be True, False or None, got {enable!r}")
-    if caps.known and enable is True and not caps.can_enable_thinking:
-        raise InputValidationError(f"model {caps.name!r} has no thinking mode; leave enable_thinking unset")
-    if caps.known and enable is False and not caps.can_disable_thinking:
-        raise InputValidationError(f"model {caps.name!r} always thinks; enable_thinking=False is not possible")
-    return enable
-
-
-def _structured_output(caps: ModelCapabilities, response_format: Any) -> bool:
-    """Whether ``response_format`` asks for JSON (``json_schema`` / ``json_object``) the model can give."""
-    rf_type = response_format.get("type") if isinstance(response_format, Mapping) else None
-    if response_format is not None and rf_type not in ("json_schema", "json_object", "text"):
-        raise InputValidationError(
-            f"response_format type must be 'json_schema', 'json_object' or 'text', got {response_format!r}"
-        )
-    structured = rf_type in ("json_schema", "json_object")
-    if structured and caps.known and rf_type not in caps.structured_output:
-        supported = ", ".join(sorted(caps.structured_output)) or "none"
-        raise InputValidationError(
-            f"model {caps.name!r} does not support response_format {rf_type!r} (supported: {supported})"
-        )
-    return structured
-
-
-def _forced_tool_call(caps: ModelCapabilities, tools: Any, tool_choice: Any) -> bool:
-    """Whether the call must call a tool; refuses tools on a model without tool calling."""
-    if tools and caps.known and not caps.tools:
-        raise InputValidationError(f"model {caps.name!r} does not support tool calling")
-    return bool(tools) and _forces_tool(tool_choice)
-
-
-def _thinking(
-    caps: ModelCapabilities, enable: bool | None, *, structured: bool, forced: bool
-) -> tuple[bool | None, bool]:
-    """``(enable_thinking to send, whether the call thinks)``: JSON output and forced tools need it off."""
-    thinking_on = caps.thinking_on(enable)
-    if not (structured or forced) or not thinking_on:
-        return enable, thinking_on
-    if enable is True or caps.thinking == "always":
-        why = "structured output (response_format)" if structured else "a forced tool call (tool_choice)"
-        raise InputValidationError(
-            f"{why} needs thinking off, but model {caps.name!r} would think"
-            + ("" if caps.thinking == "always" else " (enable_thinking=True)")
-            + "; use a non-thinking call"
-        )
-    return False, False
-
-
-def _check_thinking_budget(caps: ModelCapabilities, budget: Any, thinking_on: bool) -> None:
-    if budget is None:
-        return
-    _positive_int("thinking_budget", budget, caps.max_thinking_budget if caps.known else None,
-                  f"the maximum for {caps.name!r}")
-    if caps.known and not thinking_on:
-        raise InputValidationError(
-            f"thinking_budget is set but thinking is off for {caps.name!r}; set enable_thinking=True"
-        )
-
-
-def _check_output_limits(caps: ModelCapabilities, options: Mapping[str, Any]) -> None:
-    """``max_tokens`` / ``max_completion_tokens``: positive and within the model's output."""
-    for key in ("max_tokens", "max_completion_tokens"):
-        if options.get(key) is not None:
-            _positive_int(key, options[key], caps.max_output if caps.known else None,
-                          f"the maximum output of {caps.name!r}")
-
-
-def _check_sampling(options: Mapping[str, Any]) -> None:
-    """``temperature``, ``top_p``, ``presence_penalty`` in their ranges; ``stop`` a string or strings."""
-    if options.get("temperature") is not None:
-        _number("temperature", options["temperature"], 0, 2, hi_open=True)
-    if options.get("top_p") is not None:
-        _number("top_p", options["top_p"], 0, 1, lo_open=True)
-    if options.get("presence_penalty") is not None:
-        _number("presence_penalty", options["presence_penalty"], -2, 2)
-    stop = options.get("stop")
-    strings = isinstance(stop, list) and all(isinstance(s, str) for s in stop)
-    if stop is not None and not (isinstance(stop, str) or strings):
-        raise InputValidationError(f"stop must be a string or a list of strings, got {stop!r}")
-
-
-def _ocr_mode(caps: ModelCapabilities, task: Any, *, mixed: bool) -> bool:
-    """Whether the call goes native (an ``ocr_task``); ``mixed``: tools or JSON output were asked for too."""
-    if task is None:
-        return False
-    if task not in OCR_TASKS:
-        raise InputValidationError(f"ocr_task {task!r} is not one of: {', '.join(sorted(OCR_TASKS))}")
-    if caps.known and not caps.ocr_tasks:
-        raise InputValidationError(f"ocr_task needs a qwen-vl-ocr model, not {caps.name!r}")
-    if mixed:
-        raise InputValidationError("ocr_task cannot be combined with tools or response_format")
-    return True
-
-
-def _wire_stream(caps: ModelCapabilities, stream: bool, thinking_on: bool) -> bool:
-    """Whether the wire request streams.
-
-    A call that thinks is streamed on the wire and aggregated by chat(): long reasoning would hit
-    the 180 s non-streaming timeout (seed 003 recommends streaming), and some models refuse
-    non-streaming thinking ("enable_thinking must be set to false for non-streaming calls").
-    """
-    return stream or caps.stream_only or (caps.known and thinking_on)
-
 
 _SIMPLE = ("temperature", "top_p", "top_k", "seed", "stop", "presence_penalty", "frequency_penalty",
            "n", "logprobs", "top_logprobs", "max_tokens", "max_completion_tokens")
