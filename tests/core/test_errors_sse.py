@@ -62,6 +62,18 @@ def test_html_error_body_is_summarized():
     assert "502 Bad Gateway" in err.message and "<h1>" not in err.message
 
 
+def test_oss_xml_error_body():
+    raw = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        b"<Message>Invalid according to Policy: Policy expired.</Message><RequestId>OSS-1</RequestId></Error>"
+    )
+    err = error_from_response(403, raw, {"x-oss-request-id": "hdr"})
+    assert isinstance(err, PermissionDeniedError)
+    assert (err.code, err.request_id, err.message) == ("AccessDenied", "OSS-1", "Invalid according to Policy: Policy expired.")
+    err = error_from_response(503, b"<Error><Code>ServiceUnavailable</Code></Error>", {"x-oss-request-id": "hdr"})
+    assert isinstance(err, ServerError) and (err.message, err.request_id) == ("ServiceUnavailable", "hdr")
+
+
 def test_empty_error_body():
     err = error_from_response(500, b"", {})
     assert isinstance(err, ServerError) and "HTTP 500" in err.message
