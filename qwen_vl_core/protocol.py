@@ -8,13 +8,13 @@ self-hosted OpenAI-compatible servers (vLLM, SGLang) through ``base_url``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import InputValidationError, error_from_payload
 from .messages import content_has_text
 from .planning import CHAT_OPTIONS, OCR_TASKS, RequestPlan, plan_request
+from .tools import arguments_json
 from .types import ChatDelta, ChatResult, ToolCall, ToolCallDelta, Usage
 
 __all__ = [
@@ -149,12 +149,6 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
-def _arguments(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def _check_error(payload: Any, request_id: str | None, status: int | None = None) -> None:
     if isinstance(payload, Mapping) and payload.get("error") and not payload.get("choices"):
         raise error_from_payload(payload, status=status, request_id=request_id)
@@ -174,7 +168,7 @@ def parse_completion(payload: Any, *, request_id: str | None = None, partial: bo
         ToolCall(
             id=str(call.get("id") or f"call_{i}"),
             name=(call.get("function") or {}).get("name") or "",
-            arguments=_arguments((call.get("function") or {}).get("arguments")),
+            arguments=arguments_json((call.get("function") or {}).get("arguments")),
         )
         for i, call in enumerate(message.get("tool_calls") or [])
     ]
@@ -213,7 +207,7 @@ def parse_chunk(payload: Any, *, request_id: str | None = None) -> ChatDelta:
                     index=frag.get("index", i),
                     id=frag.get("id") or None,
                     name=fn.get("name") or None,
-                    arguments=_arguments(fn.get("arguments")),
+                    arguments=arguments_json(fn.get("arguments")),
                 )
             )
         delta.finish_reason = choice.get("finish_reason") or None

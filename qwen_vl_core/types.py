@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from .tools import parse_arguments
 
 __all__ = ["Usage", "ToolCall", "ToolCallDelta", "ChatResult", "ChatDelta", "StreamAccumulator"]
 
@@ -32,14 +33,14 @@ class ToolCall:
     name: str
     arguments: str = ""
 
-    def parsed_arguments(self) -> dict[str, Any]:
-        """Arguments as a dict; ``{}`` for an empty string. Raises ``ValueError`` on bad JSON."""
-        if not self.arguments.strip():
-            return {}
-        value = json.loads(self.arguments)
-        if not isinstance(value, dict):
-            raise ValueError(f"tool call {self.name!r} arguments are not a JSON object: {self.arguments!r}")
-        return value
+    def parsed_arguments(self, *, partial: bool = False) -> dict[str, Any]:
+        """Arguments as a dict; ``{}`` for an empty string. Raises ``ValueError`` naming the call on
+        text that is not one JSON object; ``partial=True`` parses arguments still streaming
+        leniently instead (see :func:`qwen_vl_core.tools.parse_arguments`)."""
+        try:
+            return parse_arguments(self.arguments, partial=partial)
+        except ValueError as exc:
+            raise ValueError(f"tool call {self.name!r}: {exc}") from None
 
 
 @dataclass(slots=True)
@@ -75,40 +76,97 @@ class ChatDelta:
 
 
 class StreamAccumulator:
-    """Folds stream deltas into one :class:`ChatResult`, assembling tool-call fragments by index."""
+    """The one stream folder (client, CLI and both adapters): deltas in, one :class:`ChatResult` out.
+
+    Text and reasoning are concatenated, tool-call fragments assembled by index, and the last
+    metadata each delta carried is kept (``partial`` once set stays set). The running state can be
+    read at any point: ``text``, ``reasoning``, ``tool_calls`` (arguments as the JSON text so far),
+    ``finish_reason``, ``usage``, ``model``, ``request_id``, ``partial`` and ``finished``, or all
+    of it as a new :class:`ChatResult` from :meth:`build`.
+    """
 
     def __init__(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
-        self._calls: dict[int, list[Any]] = {}
-        self.result = ChatResult()
+        self._calls: dict[int, _CallSlot] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.request_id: str | None = None
+        self.partial = False
 
-    def add(self, delta: ChatDelta) -> None:
+    def add(self, delta: ChatDelta) -> bool:
+        """Fold one delta in. Returns whether it carried anything a reader would see (text,
+        reasoning, a tool-call fragment, usage or a finish reason); ``False`` for role-only or
+        keep-alive chunks."""
         if delta.text:
             self._text.append(delta.text)
         if delta.reasoning:
             self._reasoning.append(delta.reasoning)
         for frag in delta.tool_calls:
-            slot = self._calls.setdefault(frag.index, [None, None, []])
-            if frag.id:
-                slot[0] = frag.id
-            if frag.name:
-                slot[1] = frag.name
+            slot = self._calls.get(frag.index)
+            if slot is None:
+                slot = self._calls[frag.index] = _CallSlot()
+            slot.id = frag.id or slot.id
+            slot.name = frag.name or slot.name
             if frag.arguments:
-                slot[2].append(frag.arguments)
-        r = self.result
-        r.finish_reason = delta.finish_reason or r.finish_reason
-        r.usage = delta.usage or r.usage
-        r.model = delta.model or r.model
-        r.request_id = delta.request_id or r.request_id
-        r.partial = r.partial or delta.partial
+                slot.arguments.append(frag.arguments)
+        self.finish_reason = delta.finish_reason or self.finish_reason
+        self.usage = delta.usage or self.usage
+        self.model = delta.model or self.model
+        self.request_id = delta.request_id or self.request_id
+        self.partial = self.partial or delta.partial
+        return bool(delta.text or delta.reasoning or delta.tool_calls or delta.usage or delta.finish_reason)
 
-    def build(self) -> ChatResult:
-        r = self.result
-        r.text = "".join(self._text)
-        r.reasoning = "".join(self._reasoning)
-        r.tool_calls = [
-            ToolCall(id=slot[0] or f"call_{index}", name=slot[1] or "", arguments="".join(slot[2]))
+    @property
+    def text(self) -> str:
+        """The answer text so far."""
+        return _joined(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning so far."""
+        return _joined(self._reasoning)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the server gave a finish reason (tool-call arguments are then complete)."""
+        return self.finish_reason is not None
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """Tool calls so far, by index; ``arguments`` is the JSON text received so far (complete
+        once :attr:`finished`: parse it with :meth:`ToolCall.parsed_arguments` or
+        :func:`qwen_vl_core.tools.parse_arguments`, leniently with ``partial=True`` before)."""
+        return [
+            ToolCall(id=slot.id or f"call_{index}", name=slot.name or "", arguments=_joined(slot.arguments))
             for index, slot in sorted(self._calls.items())
         ]
-        return r
+
+    def build(self) -> ChatResult:
+        """Everything so far as a new :class:`ChatResult` (at the end of the stream: the answer).
+        Does not consume anything; each call returns a new object."""
+        return ChatResult(
+            text=self.text,
+            reasoning=self.reasoning,
+            tool_calls=self.tool_calls,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+            request_id=self.request_id,
+            partial=self.partial,
+        )
+
+
+@dataclass(slots=True)
+class _CallSlot:
+    id: str | None = None
+    name: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+
+def _joined(pieces: list[str]) -> str:
+    """``"".join(pieces)``, keeping the joined string as the only piece so reading again is cheap."""
+    if len(pieces) > 1:
+        pieces[:] = ["".join(pieces)]
+    return pieces[0] if pieces else ""
