@@ -10,7 +10,6 @@ Content blocks map one-to-one onto parts the core accepts (it resolves and valid
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,9 +27,9 @@ from llama_index.core.base.llms.types import (
     VideoBlock,
 )
 from llama_index.core.llms.llm import ToolSelection
-from llama_index.core.llms.utils import parse_partial_json
 
-from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, Usage
+from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, StreamAccumulator, Usage
+from qwen_vl_core.tools import arguments_json, parse_arguments
 
 __all__ = [
     "to_core_messages",
@@ -38,9 +37,8 @@ __all__ = [
     "video_part",
     "chat_response",
     "usage_kwargs",
-    "StreamState",
+    "stream_response",
     "tool_selections",
-    "resolve_tool_choice",
 ]
 
 _ROLES = {
@@ -91,12 +89,6 @@ def video_part(block: VideoBlock) -> dict[str, Any]:
     return part
 
 
-def _arguments(kwargs: Any) -> str:
-    if isinstance(kwargs, str):
-        return kwargs
-    return json.dumps(kwargs if kwargs is not None else {}, ensure_ascii=False)
-
-
 def _legacy_tool_call(call: Any) -> dict[str, Any]:
     """An OpenAI-style tool call (dict or SDK object) kept in ``additional_kwargs["tool_calls"]``."""
     if not isinstance(call, Mapping):
@@ -107,7 +99,7 @@ def _legacy_tool_call(call: Any) -> dict[str, Any]:
     return {
         "id": call.get("id"),
         "type": "function",
-        "function": {"name": fn.get("name"), "arguments": _arguments(fn.get("arguments"))},
+        "function": {"name": fn.get("name"), "arguments": arguments_json(fn.get("arguments"), missing="{}")},
     }
 
 
@@ -140,7 +132,7 @@ def _parts(message: ChatMessage, index: int) -> tuple[list[dict[str, Any]], list
                 {
                     "id": block.tool_call_id or f"call_{index}_{len(calls)}",
                     "type": "function",
-                    "function": {"name": block.tool_name, "arguments": _arguments(block.tool_kwargs)},
+                    "function": {"name": block.tool_name, "arguments": arguments_json(block.tool_kwargs, missing="{}")},
                 }
             )
         elif isinstance(block, (ThinkingBlock, CachePoint)):
@@ -225,7 +217,7 @@ def usage_kwargs(usage: Usage | None) -> dict[str, int]:
     return out
 
 
-def _raw(result: ChatResult | ChatDelta) -> dict[str, Any]:
+def _raw(result: ChatResult) -> dict[str, Any]:
     return {
         "model": result.model,
         "request_id": result.request_id,
@@ -235,14 +227,12 @@ def _raw(result: ChatResult | ChatDelta) -> dict[str, Any]:
     }
 
 
-def _parsed(arguments: str) -> dict[str, Any] | str:
-    if not arguments.strip():
-        return {}
+def _tool_kwargs(arguments: str) -> dict[str, Any] | str:
+    """Complete arguments as a dict, or their raw text when it is not one JSON object."""
     try:
-        value = json.loads(arguments)
+        return parse_arguments(arguments)
     except ValueError:
         return arguments
-    return value if isinstance(value, dict) else arguments
 
 
 def _blocks(text: str, reasoning: str, usage: Usage | None, calls: Iterable[tuple[str, str, Any]]) -> list[Any]:
@@ -255,68 +245,34 @@ def _blocks(text: str, reasoning: str, usage: Usage | None, calls: Iterable[tupl
     return blocks
 
 
-def chat_response(result: ChatResult) -> ChatResponse:
-    """A complete answer: ThinkingBlock (if any), TextBlock, then one ToolCallBlock per call."""
-    calls = [(c.id, c.name, _parsed(c.arguments)) for c in result.tool_calls]
+def chat_response(result: ChatResult, *, finished: bool = True) -> ChatResponse:
+    """An answer: ThinkingBlock (if any), TextBlock, then one ToolCallBlock per call, whose
+    arguments are parsed once ``finished`` (before that, their JSON text so far)."""
+    calls = [(c.id, c.name, _tool_kwargs(c.arguments) if finished else c.arguments) for c in result.tool_calls]
     message = ChatMessage(
         role=MessageRole.ASSISTANT, blocks=_blocks(result.text, result.reasoning, result.usage, calls)
     )
     return ChatResponse(message=message, raw=_raw(result), additional_kwargs=usage_kwargs(result.usage))
 
 
-class StreamState:
-    """Folds stream deltas into the cumulative message LlamaIndex expects from ``stream_chat``.
+def stream_response(acc: StreamAccumulator, delta: ChatDelta) -> ChatResponse | None:
+    """Fold ``delta`` into ``acc``; the cumulative response LlamaIndex expects from ``stream_chat``,
+    or ``None`` when the delta carried nothing to show.
 
-    Each yielded response carries the whole message so far, ``delta`` (new answer text) and, when
-    the model reasoned in this chunk, ``additional_kwargs["thinking_delta"]`` (what LlamaIndex agents
+    The response holds the whole message so far, ``delta`` (the new answer text) and, when the
+    model reasoned in this chunk, ``additional_kwargs["thinking_delta"]`` (what LlamaIndex agents
     surface as ``AgentStream.thinking_delta``).
     """
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.reasoning = ""
-        self.calls: dict[int, list[Any]] = {}
-        self.usage: Usage | None = None
-        self.last = ChatDelta()
-
-    def add(self, delta: ChatDelta) -> ChatResponse | None:
-        if not (delta.text or delta.reasoning or delta.tool_calls or delta.usage or delta.finish_reason):
-            return None
-        self.text += delta.text
-        self.reasoning += delta.reasoning
-        for frag in delta.tool_calls:
-            slot = self.calls.setdefault(frag.index, [None, None, ""])
-            slot[0] = frag.id or slot[0]
-            slot[1] = frag.name or slot[1]
-            slot[2] += frag.arguments
-        self.usage = delta.usage or self.usage
-        last = self.last
-        last.model = delta.model or last.model
-        last.request_id = delta.request_id or last.request_id
-        last.finish_reason = delta.finish_reason or last.finish_reason
-        last.partial = last.partial or delta.partial
-        last.usage = self.usage
-        calls = [
-            (slot[0] or f"call_{i}", slot[1] or "", _parsed(slot[2]) if last.finish_reason else slot[2])
-            for i, slot in sorted(self.calls.items())
-        ]
-        message = ChatMessage(role=MessageRole.ASSISTANT, blocks=_blocks(self.text, self.reasoning, self.usage, calls))
-        extra: dict[str, Any] = usage_kwargs(self.usage)
-        if delta.reasoning:
-            extra["thinking_delta"] = delta.reasoning
-        return ChatResponse(message=message, delta=delta.text, raw=_raw(last), additional_kwargs=extra)
+    if not acc.add(delta):
+        return None
+    response = chat_response(acc.build(), finished=acc.finished)
+    response.delta = delta.text
+    if delta.reasoning:
+        response.additional_kwargs["thinking_delta"] = delta.reasoning
+    return response
 
 
 # ---------------------------------------------------------------- tools
-
-
-def resolve_tool_choice(tool_choice: str | dict[str, Any] | None, tool_required: bool) -> str | dict[str, Any] | None:
-    """``None`` (server default), ``"none"``/``"auto"``/``"required"``, or a named function."""
-    if tool_choice is None:
-        return "required" if tool_required else None
-    if isinstance(tool_choice, str) and tool_choice not in ("none", "auto", "required"):
-        return {"type": "function", "function": {"name": tool_choice}}
-    return tool_choice
 
 
 def tool_selections(response: ChatResponse, error_on_no_tool_call: bool = True) -> list[ToolSelection]:
@@ -327,11 +283,6 @@ def tool_selections(response: ChatResponse, error_on_no_tool_call: bool = True) 
         return []
     selections = []
     for call in calls:
-        kwargs = call.tool_kwargs
-        if isinstance(kwargs, str):
-            try:
-                kwargs = parse_partial_json(kwargs) if kwargs.strip() else {}
-            except (ValueError, TypeError):
-                kwargs = {}
+        kwargs = parse_arguments(call.tool_kwargs, partial=True)  # a streamed call may be incomplete
         selections.append(ToolSelection(tool_id=call.tool_call_id or "", tool_name=call.tool_name, tool_kwargs=kwargs))
     return selections

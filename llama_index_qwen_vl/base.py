@@ -31,10 +31,11 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model, PydanticProgramMode
 
-from qwen_vl_core import DEFAULT_MODEL, ModelCapabilities, QwenVLClient, get_capabilities
+from qwen_vl_core import DEFAULT_MODEL, ModelCapabilities, QwenVLClient, StreamAccumulator, get_capabilities
 from qwen_vl_core.structured import extract_json, json_schema_format
+from qwen_vl_core.tools import forces_tool, normalize_tool_choice
 
-from ._convert import StreamState, chat_response, resolve_tool_choice, to_core_messages, tool_selections
+from ._convert import chat_response, stream_response, to_core_messages, tool_selections
 from ._settings import ClientSettings
 
 if TYPE_CHECKING:
@@ -157,9 +158,9 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
         deltas = self._get_client().stream(wire, model=self.model, **options)
 
         def gen() -> ChatResponseGen:
-            state = StreamState()
+            acc = StreamAccumulator()
             for delta in deltas:
-                response = state.add(delta)
+                response = stream_response(acc, delta)
                 if response is not None:
                     yield response
 
@@ -171,9 +172,9 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
         deltas = self._get_client().astream(wire, model=self.model, **options)
 
         async def gen() -> ChatResponseAsyncGen:
-            state = StreamState()
+            acc = StreamAccumulator()
             async for delta in deltas:
-                response = state.add(delta)
+                response = stream_response(acc, delta)
                 if response is not None:
                     yield response
 
@@ -229,10 +230,10 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
         out: dict[str, Any] = {"messages": messages, **kwargs}
         if specs:
             out["tools"] = specs
-            choice = resolve_tool_choice(tool_choice, tool_required)
+            choice = normalize_tool_choice(tool_choice, specs, required=tool_required)
             if choice is not None:
                 out["tool_choice"] = choice
-                if choice == "required" or isinstance(choice, dict):
+                if forces_tool(choice):
                     self._thinking_off_for_call(out)
             if allow_parallel_tool_calls:
                 out["parallel_tool_calls"] = True

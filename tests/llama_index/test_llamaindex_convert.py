@@ -20,14 +20,13 @@ from llama_index.core.base.llms.types import (
 from tests.support.llama_index import MP4_BYTES, image_bytes
 
 from llama_index_qwen_vl._convert import (
-    StreamState,
     chat_response,
-    resolve_tool_choice,
+    stream_response,
     to_core_messages,
     tool_selections,
     usage_kwargs,
 )
-from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, ToolCall, ToolCallDelta, Usage
+from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, StreamAccumulator, ToolCall, ToolCallDelta, Usage
 
 
 def test_text_only_message_becomes_a_plain_string():
@@ -152,30 +151,37 @@ def test_chat_response_blocks_and_token_counts():
     assert [s.tool_kwargs for s in tool_selections(resp)] == [{"a": 1}]
 
 
-def test_stream_state_thinking_deltas_and_tool_fragments():
-    state = StreamState()
-    r1 = state.add(ChatDelta(reasoning="hm"))
+def test_stream_responses_thinking_deltas_and_tool_fragments():
+    acc = StreamAccumulator()
+    r1 = stream_response(acc, ChatDelta(reasoning="hm"))
     assert r1.additional_kwargs["thinking_delta"] == "hm" and r1.delta == ""
-    assert state.add(ChatDelta()) is None  # nothing new: nothing yielded
-    r2 = state.add(ChatDelta(text="ok"))
+    assert stream_response(acc, ChatDelta()) is None  # nothing new: nothing yielded
+    r2 = stream_response(acc, ChatDelta(text="ok"))
     assert "thinking_delta" not in r2.additional_kwargs and r2.delta == "ok"
-    state.add(ChatDelta(tool_calls=[ToolCallDelta(index=0, id="c1", name="f", arguments='{"x"')]))
-    partial = state.add(ChatDelta(tool_calls=[ToolCallDelta(index=0, arguments=": 1")]))
+    stream_response(acc, ChatDelta(tool_calls=[ToolCallDelta(index=0, id="c1", name="f", arguments='{"x"')]))
+    partial = stream_response(acc, ChatDelta(tool_calls=[ToolCallDelta(index=0, arguments=": 1")]))
     assert partial.message.blocks[-1].tool_kwargs == '{"x": 1'  # still a fragment
     assert tool_selections(partial)[0].tool_kwargs == {"x": 1}  # partial JSON is parsed leniently
-    state.add(ChatDelta(tool_calls=[ToolCallDelta(index=0, arguments="}")], finish_reason="tool_calls"))
-    final = state.add(ChatDelta(usage=Usage(1, 2, 3)))
+    stream_response(acc, ChatDelta(tool_calls=[ToolCallDelta(index=0, arguments="}")], finish_reason="tool_calls"))
+    final = stream_response(acc, ChatDelta(usage=Usage(1, 2, 3)))
     blocks = final.message.blocks
     assert blocks[0].content == "hm" and blocks[1].text == "ok"
     assert blocks[2].tool_kwargs == {"x": 1}
     assert final.additional_kwargs["completion_tokens"] == 2
+    assert final.raw["finish_reason"] == "tool_calls" and final.raw["usage"]["total_tokens"] == 3
 
 
-def test_tool_choice_resolution():
-    assert resolve_tool_choice(None, False) is None
-    assert resolve_tool_choice(None, True) == "required"
-    assert resolve_tool_choice("auto", True) == "auto"
-    assert resolve_tool_choice("lookup", False) == {"type": "function", "function": {"name": "lookup"}}
+def test_streamed_metadata_from_a_role_only_chunk_is_kept():
+    acc = StreamAccumulator()
+    assert stream_response(acc, ChatDelta(model="qwen3-vl-plus", request_id="rid-9")) is None
+    response = stream_response(acc, ChatDelta(text="hi"))
+    assert (response.raw["model"], response.raw["request_id"]) == ("qwen3-vl-plus", "rid-9")
+
+
+def test_invalid_complete_arguments_keep_their_text():
+    resp = chat_response(ChatResult(tool_calls=[ToolCall("c1", "f", '{"a": 1,'), ToolCall("c2", "g", "[1]")]))
+    assert [b.tool_kwargs for b in resp.message.blocks[1:]] == ['{"a": 1,', "[1]"]
+    assert [s.tool_kwargs for s in tool_selections(resp)] == [{"a": 1}, {}]
 
 
 def test_no_tool_call_error_or_empty():

@@ -222,6 +222,18 @@ def test_tool_required_and_parallel_flags(llm, dashscope):
     assert llm.get_tool_calls_from_response(resp)[0].tool_name == "add"
 
 
+def test_named_tool_choice_is_sent_and_checked(llm, dashscope):
+    tool = FunctionTool.from_defaults(fn=add)
+    llm.chat_with_tools([tool], user_msg="add", tool_choice="add")
+    assert dashscope.last_body["tool_choice"] == {"type": "function", "function": {"name": "add"}}
+    llm.chat_with_tools([tool], user_msg="add", tool_choice="auto", tool_required=True)
+    assert dashscope.last_body["tool_choice"] == "auto"  # an explicit choice wins over tool_required
+    sent = len(dashscope.chat_requests)
+    with pytest.raises(InputValidationError, match="'multiply' is not one of the bound tools: add"):
+        llm.chat_with_tools([tool], user_msg="add", tool_choice="multiply")
+    assert len(dashscope.chat_requests) == sent  # refused before any request
+
+
 def test_forced_tool_turns_off_configured_thinking(dashscope):
     llm = QwenVL(api_key=KEY, base_url=dashscope.url, enable_thinking=True, thinking_budget=100)
     llm.chat_with_tools([FunctionTool.from_defaults(fn=add)], user_msg="add", tool_required=True)
