@@ -15,7 +15,6 @@ Outbound, a core :class:`~qwen_vl_core.ChatResult` / :class:`~qwen_vl_core.ChatD
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,9 +30,12 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGeneration
+from langchain_core.outputs import ChatResult as LCChatResult
 from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, Usage
 from qwen_vl_core.messages import content_has_text
 from qwen_vl_core.structured import JSON_HINT
+from qwen_vl_core.tools import arguments_json
 
 __all__ = [
     "MODEL_PROVIDER",
@@ -44,9 +46,9 @@ __all__ = [
     "ensure_json_hint",
     "usage_to_metadata",
     "result_to_message",
+    "chat_result",
     "delta_to_chunk",
     "final_chunk",
-    "note_delta",
 ]
 
 MODEL_PROVIDER = "dashscope"
@@ -145,11 +147,7 @@ def assistant_text(content: Any) -> str:
 
 
 def _tool_call_wire(call: Mapping[str, Any]) -> dict[str, Any]:
-    args = call.get("args")
-    if isinstance(args, str):  # invalid tool calls keep the raw argument text
-        arguments = args
-    else:
-        arguments = json.dumps(args if args is not None else {}, ensure_ascii=False)
+    arguments = arguments_json(call.get("args"), missing="{}")  # invalid tool calls keep their raw text
     return {"id": call.get("id") or "", "type": "function", "function": {"name": call.get("name") or "", "arguments": arguments}}
 
 
@@ -280,6 +278,19 @@ def result_to_message(result: ChatResult, *, model: str) -> AIMessage:
     )
 
 
+def chat_result(result: ChatResult, *, model: str) -> LCChatResult:
+    """A complete core result -> LangChain's ``ChatResult`` (one generation, ``llm_output`` with
+    the model name and token usage)."""
+    message = result_to_message(result, model=model)
+    llm_output: dict[str, Any] = {"model_name": message.response_metadata["model_name"]}
+    if result.usage is not None:
+        llm_output["token_usage"] = result.usage.to_dict()
+    return LCChatResult(
+        generations=[ChatGeneration(message=message, generation_info={"finish_reason": result.finish_reason})],
+        llm_output=llm_output,
+    )
+
+
 def delta_to_chunk(delta: ChatDelta) -> AIMessageChunk | None:
     """The content of one stream delta (text, reasoning, tool-call fragments), or ``None`` if empty.
 
@@ -300,7 +311,8 @@ def delta_to_chunk(delta: ChatDelta) -> AIMessageChunk | None:
 
 
 def final_chunk(summary: ChatResult, *, model: str) -> AIMessageChunk:
-    """The closing chunk of a stream: finish reason, model, request id, partial flag and usage."""
+    """The closing chunk of a stream: finish reason, model, request id, partial flag and usage
+    (``summary`` is the stream folded by :class:`qwen_vl_core.StreamAccumulator`)."""
     return AIMessageChunk(
         content="",
         usage_metadata=usage_to_metadata(summary.usage) if summary.usage else None,
@@ -308,11 +320,3 @@ def final_chunk(summary: ChatResult, *, model: str) -> AIMessageChunk:
         chunk_position="last",
     )
 
-
-def note_delta(summary: ChatResult, delta: ChatDelta) -> None:
-    """Fold a delta's metadata (not its content) into ``summary``, for :func:`final_chunk`."""
-    summary.finish_reason = delta.finish_reason or summary.finish_reason
-    summary.usage = delta.usage or summary.usage
-    summary.model = delta.model or summary.model
-    summary.request_id = delta.request_id or summary.request_id
-    summary.partial = summary.partial or delta.partial

@@ -1,6 +1,7 @@
-"""``with_structured_output`` plumbing: method choice from the capability registry, the
-``response_format`` for a schema, and a JSON output parser that tolerates fenced or prose-wrapped
-JSON (via :func:`qwen_vl_core.structured.extract_json`) and streams partial objects."""
+"""``with_structured_output``: method choice from the capability registry, the
+``response_format`` for a schema, a JSON output parser that tolerates fenced or prose-wrapped
+JSON (via :func:`qwen_vl_core.structured.extract_json`) and streams partial objects, and the
+runnable that puts them together."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from langchain_core.utils.json import parse_partial_json
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ValidationError
 from pydantic.v1 import ValidationError as ValidationErrorV1
-from qwen_vl_core import InputValidationError, ModelCapabilities
+from qwen_vl_core import InputValidationError, ModelCapabilities, get_capabilities
 from qwen_vl_core.structured import extract_json, json_schema_format
 
 __all__ = [
+    "structured_output",
     "Method",
     "choose_method",
     "is_pydantic_class",
@@ -162,3 +164,42 @@ def with_raw(llm: Runnable, parser: Runnable) -> Runnable:
     fallback = RunnablePassthrough.assign(parsed=lambda _: None)
     return RunnableMap(raw=llm) | assign.with_fallbacks([fallback], exception_key="parsing_error")
 
+
+
+def structured_output(
+    llm: Any,
+    schema: Mapping[str, Any] | type | None,
+    *,
+    method: str | None,
+    include_raw: bool,
+    strict: bool | None,
+    kwargs: dict[str, Any],
+) -> Runnable:
+    """The runnable behind ``ChatQwenVL.with_structured_output`` (see its docs): ``llm`` bound to
+    a response format or a forced tool call, piped into the matching parser."""
+    if kwargs.pop("tools", None):
+        raise ValueError("with_structured_output does not take tools; use bind_tools for tool calling")
+    caps = get_capabilities(llm.model)
+    method = choose_method(caps, method)
+    if schema is None and method != "json_mode":
+        raise ValueError(f"schema is required for method={method!r}; only json_mode works without one")
+    pydantic_object = schema if is_pydantic_class(schema) else None
+    ls_format: dict[str, Any] = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+    if method == "function_calling":
+        tool_name = convert_to_openai_tool(schema)["function"]["name"]
+        # An always-thinking model cannot be forced to call a tool: ask, don't force.
+        choice = None if caps.known and caps.thinking == "always" else tool_name
+        bound = llm.bind_tools(
+            [schema], tool_choice=choice, strict=strict, parallel_tool_calls=False,
+            ls_structured_output_format=ls_format, **kwargs,
+        )  # fmt: skip
+        parser: Runnable = tool_parser(schema, tool_name)
+    elif method == "json_schema":
+        response_format = response_format_for(schema, strict=strict)
+        bound = llm.bind(response_format=response_format, ls_structured_output_format=ls_format, **kwargs)
+        parser = JsonMessageParser(pydantic_object=pydantic_object)
+    else:
+        ls_format["kwargs"] = {"method": method}
+        bound = llm.bind(response_format={"type": "json_object"}, ls_structured_output_format=ls_format, **kwargs)
+        parser = JsonMessageParser(pydantic_object=pydantic_object)
+    return with_raw(bound, parser) if include_raw else bound | parser

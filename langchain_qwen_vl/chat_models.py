@@ -1,29 +1,31 @@
 """``ChatQwenVL``: Qwen-VL vision-language models (DashScope / Model Studio) as a LangChain chat model.
 
-A thin adapter: messages are converted by :mod:`langchain_qwen_vl._convert`, everything else
-(media resolution, request bodies, thinking rules, streaming, retries, typed errors) is done by
-:class:`qwen_vl_core.QwenVLClient`.
+A thin adapter: messages and results are converted by :mod:`langchain_qwen_vl._convert`, fields
+become request options in :mod:`._request_options`, structured output is put together in
+:mod:`._structured`, prompt tokens are estimated in :mod:`._token_count`; everything else (media
+resolution, request bodies, thinking rules, streaming, retries, typed errors, tool choice, stream
+folding) is done by :mod:`qwen_vl_core`.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput, LangSmithParams
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from qwen_vl_core import DEFAULT_MODEL, QwenVLClient, QwenVLError, get_capabilities
+from qwen_vl_core import DEFAULT_MODEL, QwenVLClient, QwenVLError, StreamAccumulator, get_capabilities
 from qwen_vl_core import ChatResult as CoreResult
-from qwen_vl_core.protocol import CHAT_OPTIONS
+from qwen_vl_core.estimate import text_tokens
+from qwen_vl_core.tools import normalize_tool_choice
 from typing_extensions import Self
 
 try:  # langchain-core >= 1.1
@@ -31,34 +33,21 @@ try:  # langchain-core >= 1.1
 except ImportError:  # pragma: no cover - older cores have no model profiles
     ModelProfile = dict  # type: ignore[misc,assignment]
 
-from ._convert import (
-    delta_to_chunk,
-    ensure_json_hint,
-    final_chunk,
-    note_delta,
-    result_to_message,
-    to_core_messages,
+from ._convert import chat_result, delta_to_chunk, ensure_json_hint, final_chunk, to_core_messages
+from ._request_options import (
+    call_options,
+    check_model_kwargs,
+    default_params,
+    ls_params,
+    media_options,
+    move_unknown_to_model_kwargs,
 )
-from ._structured import (
-    JsonMessageParser,
-    choose_method,
-    is_pydantic_class,
-    response_format_for,
-    tool_parser,
-    with_raw,
-)
-from qwen_vl_core.estimate import text_tokens, wire_tokens
+from ._structured import structured_output
+from ._token_count import count_prompt_tokens
 
 __all__ = ["ChatQwenVL"]
 
 logger = logging.getLogger("langchain_qwen_vl")
-
-# Fields sent as request options when set (None means "server default, not sent").
-_OPTION_FIELDS = (
-    "temperature", "max_tokens", "top_p", "seed", "enable_thinking", "thinking_budget",
-    "high_resolution", "min_pixels", "max_pixels", "fps",
-)  # fmt: skip
-_MEDIA_FIELDS = ("high_resolution", "min_pixels", "max_pixels", "fps")
 
 
 class ChatQwenVL(BaseChatModel):
@@ -171,23 +160,9 @@ class ChatQwenVL(BaseChatModel):
         """Unknown constructor arguments go to ``model_kwargs`` (with a warning), never silently nowhere."""
         if not isinstance(values, dict):
             return values
-        known = set()
-        for name, field in cls.model_fields.items():
-            known.add(name)
-            if field.alias:
-                known.add(field.alias)
-        extra = {k: values[k] for k in list(values) if k not in known}
-        if not extra:
-            return values
-        values = {k: v for k, v in values.items() if k not in extra}
-        kwargs = dict(values.get("model_kwargs") or {})
-        for key, value in extra.items():
-            warnings.warn(
-                f"{key!r} is not a ChatQwenVL parameter; it is passed in model_kwargs", UserWarning, stacklevel=4
-            )
-            kwargs[key] = value
-        values["model_kwargs"] = kwargs
-        return values
+        known = {name for name in cls.model_fields}
+        known |= {field.alias for field in cls.model_fields.values() if field.alias}
+        return move_unknown_to_model_kwargs(values, known)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -199,10 +174,7 @@ class ChatQwenVL(BaseChatModel):
     @field_validator("model_kwargs")
     @classmethod
     def _check_model_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if key in cls.model_fields or key in ("model", "messages", "stream", "api_key"):
-                raise ValueError(f"{key!r} is a ChatQwenVL parameter or set per request; do not put it in model_kwargs")
-        return value
+        return check_model_kwargs(value, cls.model_fields)
 
     @model_validator(mode="after")
     def _build_client(self) -> Self:
@@ -244,32 +216,14 @@ class ChatQwenVL(BaseChatModel):
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        params = {name: getattr(self, name) for name in _OPTION_FIELDS if getattr(self, name) is not None}
-        if self.stop:
-            params["stop"] = list(self.stop)
-        params["stream_usage"] = self.stream_usage
-        return {**params, **self.model_kwargs}
+        return default_params(self)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model, **self._default_params}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider="dashscope",
-            ls_model_name=kwargs.get("model") or self.model,
-            ls_model_type="chat",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            params["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or self.max_tokens
-        if max_tokens is not None:
-            params["ls_max_tokens"] = max_tokens
-        stop = stop or kwargs.get("stop") or self.stop
-        if stop:
-            params["ls_stop"] = [stop] if isinstance(stop, str) else list(stop)
-        return params
+        return ls_params(self, stop, kwargs)
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         caps = get_capabilities(self.model)
@@ -296,20 +250,7 @@ class ChatQwenVL(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
     ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         """(model, core messages, core options) for one call; per-call kwargs win over fields."""
-        call = dict(kwargs)
-        call.pop("stream", None)
-        model = call.pop("model", None) or self.model
-        options = {name: getattr(self, name) for name in _OPTION_FIELDS if getattr(self, name) is not None}
-        options["stream_usage"] = self.stream_usage
-        extra_body: dict[str, Any] = {}
-        for key, value in self.model_kwargs.items():
-            (options if key in CHAT_OPTIONS else extra_body)[key] = value
-        if extra_body:
-            options["extra_body"] = {**extra_body, **(options.get("extra_body") or {})}
-        stop = stop if stop is not None else self.stop
-        if stop:
-            options["stop"] = list(stop)
-        options.update(call)  # unknown per-call options raise TypeError in the core
+        model, options = call_options(self, stop, kwargs)
         core_messages = to_core_messages(messages)
         response_format = options.get("response_format")
         if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
@@ -317,20 +258,8 @@ class ChatQwenVL(BaseChatModel):
         return model, core_messages, options
 
     def _chat_result(self, result: CoreResult, model: str) -> ChatResult:
-        message = result_to_message(result, model=model)
-        if result.partial:
-            logger.warning(
-                "DashScope returned a partial answer (request_id=%s): the server stopped generating "
-                "before the end; response_metadata['partial'] is True",
-                result.request_id,
-            )
-        llm_output = {"model_name": message.response_metadata["model_name"]}
-        if result.usage is not None:
-            llm_output["token_usage"] = result.usage.to_dict()
-        return ChatResult(
-            generations=[ChatGeneration(message=message, generation_info={"finish_reason": result.finish_reason})],
-            llm_output=llm_output,
-        )
+        _warn_if_partial(result)
+        return chat_result(result, model=model)
 
     def _generate(
         self,
@@ -361,13 +290,13 @@ class ChatQwenVL(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         # LangChain's stream() reports each chunk to the callbacks itself.
         model, core_messages, options = self._request(messages, stop, kwargs)
-        summary = CoreResult()
+        acc = StreamAccumulator()
         for delta in self._client.stream(core_messages, model=model, **options):
-            note_delta(summary, delta)
+            acc.add(delta)
             chunk = delta_to_chunk(delta)
             if chunk is not None:
                 yield ChatGenerationChunk(message=chunk)
-        yield self._last_chunk(summary, model)
+        yield self._last_chunk(acc.build(), model)
 
     async def _astream(
         self,
@@ -377,20 +306,16 @@ class ChatQwenVL(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         model, core_messages, options = self._request(messages, stop, kwargs)
-        summary = CoreResult()
+        acc = StreamAccumulator()
         async for delta in self._client.astream(core_messages, model=model, **options):
-            note_delta(summary, delta)
+            acc.add(delta)
             chunk = delta_to_chunk(delta)
             if chunk is not None:
                 yield ChatGenerationChunk(message=chunk)
-        yield self._last_chunk(summary, model)
+        yield self._last_chunk(acc.build(), model)
 
     def _last_chunk(self, summary: CoreResult, model: str) -> ChatGenerationChunk:
-        if summary.partial:
-            logger.warning(
-                "DashScope returned a partial answer (request_id=%s); response_metadata['partial'] is True",
-                summary.request_id,
-            )
+        _warn_if_partial(summary)
         return ChatGenerationChunk(message=final_chunk(summary, model=model))
 
     # ------------------------------------------------------------------ tools and structured output
@@ -412,7 +337,7 @@ class ChatQwenVL(BaseChatModel):
         """
         formatted = [convert_to_openai_tool(t, strict=strict) for t in tools]
         if tool_choice is not None:
-            kwargs["tool_choice"] = _tool_choice(tool_choice, formatted)
+            kwargs["tool_choice"] = normalize_tool_choice(tool_choice, formatted)
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
         return super().bind(tools=formatted, **kwargs)
@@ -434,33 +359,7 @@ class ChatQwenVL(BaseChatModel):
         mentions JSON). On hybrid-thinking models thinking is turned off for these calls.
         With ``include_raw=True`` the result is ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}``.
         """
-        if kwargs.pop("tools", None):
-            raise ValueError("with_structured_output does not take tools; use bind_tools for tool calling")
-        caps = get_capabilities(self.model)
-        method = choose_method(caps, method)
-        if schema is None and method != "json_mode":
-            raise ValueError(f"schema is required for method={method!r}; only json_mode works without one")
-        pydantic_schema = is_pydantic_class(schema)
-        ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
-        if method == "function_calling":
-            tool_name = convert_to_openai_tool(schema)["function"]["name"]
-            # An always-thinking model cannot be forced to call a tool: ask, don't force.
-            choice = None if caps.known and caps.thinking == "always" else tool_name
-            llm = self.bind_tools(
-                [schema], tool_choice=choice, strict=strict, parallel_tool_calls=False,
-                ls_structured_output_format=ls_format, **kwargs,
-            )  # fmt: skip
-            parser: Runnable = tool_parser(schema, tool_name)
-        elif method == "json_schema":
-            llm = self.bind(
-                response_format=response_format_for(schema, strict=strict), ls_structured_output_format=ls_format, **kwargs
-            )
-            parser = JsonMessageParser(pydantic_object=schema if pydantic_schema else None)
-        else:
-            ls_format["kwargs"] = {"method": method}
-            llm = self.bind(response_format={"type": "json_object"}, ls_structured_output_format=ls_format, **kwargs)
-            parser = JsonMessageParser(pydantic_object=schema if pydantic_schema else None)
-        return with_raw(llm, parser) if include_raw else llm | parser
+        return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict, kwargs=kwargs)
 
     # ------------------------------------------------------------------ token counting
 
@@ -483,35 +382,13 @@ class ChatQwenVL(BaseChatModel):
         ASCII characters per token), plus a few tokens of chat markup per message; ``tools`` count
         as their JSON text.
         """
-        core_messages = to_core_messages(convert_to_messages(messages))
-        media = {name: getattr(self, name) for name in _MEDIA_FIELDS if getattr(self, name) is not None}
-        prepared = self._client.prepare(core_messages, model=self.model, stream=False, **media)
-        formatted = [convert_to_openai_tool(t) for t in tools] if tools else None
-        return wire_tokens(
-            prepared.wire,
-            get_capabilities(self.model),
-            high_resolution=bool(self.high_resolution),
-            fps=self.fps,
-            tools=formatted,
+        return count_prompt_tokens(self._client, self.model, messages, media=media_options(self), tools=tools)
+
+
+def _warn_if_partial(result: CoreResult) -> None:
+    if result.partial:
+        logger.warning(
+            "DashScope returned a partial answer (request_id=%s): the server stopped generating "
+            "before the end; response_metadata['partial'] is True",
+            result.request_id,
         )
-
-
-def _tool_choice(choice: str | bool | Mapping[str, Any], tools: list[dict[str, Any]]) -> str | dict[str, Any]:
-    names = [t["function"]["name"] for t in tools if t.get("type") == "function"]
-    if isinstance(choice, Mapping):
-        return dict(choice)
-    if choice is True:
-        if len(names) == 1:
-            return {"type": "function", "function": {"name": names[0]}}
-        return "required"
-    if choice is False:
-        return "none"
-    if choice in ("auto", "none", "required"):
-        return choice
-    if choice == "any":
-        return "required"
-    if isinstance(choice, str):
-        if choice not in names:
-            raise ValueError(f"tool_choice {choice!r} is not one of the bound tools: {', '.join(names) or '(none)'}")
-        return {"type": "function", "function": {"name": choice}}
-    raise ValueError(f"unsupported tool_choice {choice!r}")
