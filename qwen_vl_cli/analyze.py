@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from qwen_vl_core.models import get_capabilities
+from qwen_vl_core.models import DEFAULT_MODEL, get_capabilities
 from qwen_vl_core.structured import JSON_HINT, extract_json, json_schema_format, load_json_schema, schema_errors, schema_prompt
 
 from ._args import add_api_args, add_request_args
@@ -14,7 +14,6 @@ from ._common import Console, make_client
 from ._output import emit, normalized, plan_output
 from ._request import ANALYZE_FIELDS, LOW_DETAIL_TOKENS, Prepared, load_request, prepare, set_prompt
 
-DEFAULT_MODEL = "qwen3-vl-plus"
 
 DESCRIPTION = f"""\
 Ask a Qwen-VL model about images or a video.

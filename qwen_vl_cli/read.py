@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from qwen_vl_core.models import DEFAULT_MODEL
+
 from ._common import EXIT_API, EXIT_OK, EXIT_USAGE, CLIError, Console, add_connection_args, connection_options
 
 __all__ = ["add_parser", "run", "main", "MODES", "missing_extras", "missing_extra_message", "MISSING_EXTRA"]
@@ -32,7 +34,6 @@ __all__ = ["add_parser", "run", "main", "MODES", "missing_extras", "missing_extr
 #: What ``--mode`` accepts (the reader's modes; a test keeps the two lists equal).
 MODES = ("caption", "ocr", "markdown", "caption+ocr")
 DEFAULT_MODE = "caption+ocr"
-DEFAULT_MODEL = "qwen3-vl-plus"
 
 #: The import that each extra provides, in the order the extras are named.
 _EXTRA_MODULE = {"llama-index": "llama_index.core", "pdf": "pypdfium2"}

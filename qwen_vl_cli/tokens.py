@@ -14,7 +14,7 @@ from typing import Any
 
 from qwen_vl_core.errors import InputValidationError
 from qwen_vl_core.media.probe import probe_mp4
-from qwen_vl_core.models import get_capabilities
+from qwen_vl_core.models import DEFAULT_MODEL, get_capabilities
 from qwen_vl_core.tokens import image_geometry, video_frame_count, video_tokens
 
 from ._common import EXIT_OK, EXIT_USAGE, CLIError, Console
@@ -22,7 +22,7 @@ from ._request import LOW_DETAIL_TOKENS
 
 __all__ = ["add_parser", "run", "estimate", "DEFAULT_MODELS"]
 
-DEFAULT_MODELS = ("qwen3-vl-plus", "qwen-vl-max", "qvq-max", "qwen-vl-ocr")
+DEFAULT_MODELS = (DEFAULT_MODEL, "qwen-vl-max", "qvq-max", "qwen-vl-ocr")
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX*]\s*(\d+)\s*$")
 
 EPILOG = f"""\
