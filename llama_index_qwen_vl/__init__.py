@@ -3,7 +3,7 @@ and an image-captioning transformation."""
 
 from .base import QwenVL
 from .captioner import QwenVLImageCaptioner
-from .errors import IncompleteAnswerError, PageFailure, QwenVLReaderError
+from .errors import EmptyAnswerError, IncompleteAnswerError, PageFailure, QwenVLReaderError
 from .reader import QwenVLReader
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "QwenVLReaderError",
     "PageFailure",
     "IncompleteAnswerError",
+    "EmptyAnswerError",
 ]

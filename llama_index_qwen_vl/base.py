@@ -36,7 +36,7 @@ from qwen_vl_core.structured import extract_json, json_schema_format
 from qwen_vl_core.tools import forces_tool, normalize_tool_choice
 
 from ._convert import chat_response, stream_response, to_core_messages, tool_selections
-from ._settings import ClientSettings
+from ._connection import ClientSettings
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool

@@ -106,7 +106,7 @@ def _classify(part: Any) -> tuple[str, Any, Mapping[str, Any]]:
     """-> (kind, source, part) with kind in text | image | video | frames."""
     if isinstance(part, str):
         return "text", part, {}
-    if isinstance(part, (PurePath, bytes, bytearray, memoryview)) or _is_pil(part):
+    if isinstance(part, (PurePath, bytes, bytearray, memoryview, ResolvedMedia)) or _is_pil(part):
         return "image", part, {}
     if not isinstance(part, Mapping):
         raise InputValidationError(f"unsupported content part of type {type(part).__name__}: {_brief(part)}")
@@ -200,14 +200,19 @@ class _Builder:
     def image(self, source: Any, part: Mapping[str, Any]) -> dict[str, Any]:
         s = self.settings
         pixels = _pixels(part, s)
-        media = resolve_image(
-            source,
-            model=s.model,
-            high_resolution=bool(s.high_resolution),
-            min_pixels=pixels.get("min_pixels"),
-            max_pixels=pixels.get("max_pixels"),
-            options=s.options,
-        )
+        if isinstance(source, ResolvedMedia):  # resolved once already (document pages)
+            if source.kind != "image":
+                raise InputValidationError(f"a resolved {source.kind} {source.source!r} was given as an image")
+            media = source
+        else:
+            media = resolve_image(
+                source,
+                model=s.model,
+                high_resolution=bool(s.high_resolution),
+                min_pixels=pixels.get("min_pixels"),
+                max_pixels=pixels.get("max_pixels"),
+                options=s.options,
+            )
         if self.mode == "native":
             wire: dict[str, Any] = {"image": None, **pixels}
             self._track(wire, "image", media)

@@ -8,7 +8,7 @@ files too large for a data URL as ``pending`` for an :class:`UploadSession`.
 
 from .formats import IMAGE_FORMATS, VIDEO_FORMATS, detect_format
 from .policy import LocalFilePolicy
-from .resolve import resolve_frames, resolve_image, resolve_video
+from .resolve import resolve_encoded, resolve_frames, resolve_image, resolve_video
 from .sources import is_remote_url
 from .types import (
     MAX_DATA_URL_BYTES,
@@ -28,6 +28,7 @@ __all__ = [
     "resolve_image",
     "resolve_video",
     "resolve_frames",
+    "resolve_encoded",
     "is_remote_url",
     "UploadSession",
     "AsyncUploadSession",

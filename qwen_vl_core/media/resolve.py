@@ -31,7 +31,7 @@ from .types import (
     ResolvedMedia,
 )
 
-__all__ = ["resolve_image", "resolve_video", "resolve_frames"]
+__all__ = ["resolve_image", "resolve_video", "resolve_frames", "resolve_encoded"]
 
 _DEFAULT_OPTIONS = MediaOptions()
 
@@ -69,10 +69,12 @@ def resolve_image(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     options: MediaOptions = _DEFAULT_OPTIONS,
+    label: str | None = None,
 ) -> ResolvedMedia:
-    """Validate one image in any accepted form and make its wire URL (or a pending upload)."""
+    """Validate one image in any accepted form and make its wire URL (or a pending upload).
+    ``label`` names bytes in messages (e.g. the file they were read from)."""
     geometry = _Geometry(model, high_resolution, min_pixels, max_pixels)
-    return _resolve_image(value, "image", geometry, options)
+    return _resolve_image(value, "image", geometry, options, label)
 
 
 def resolve_frames(
@@ -154,8 +156,12 @@ class _Payload:
     resized: bool = False
 
 
-def _resolve_image(value: Any, what: str, geometry: _Geometry, options: MediaOptions) -> ResolvedMedia:
+def _resolve_image(
+    value: Any, what: str, geometry: _Geometry, options: MediaOptions, label: str | None = None
+) -> ResolvedMedia:
     loaded = load_source(value, what=what, policy=options.policy)
+    if label is not None and loaded.url is None:
+        loaded.source = label
     if loaded.url is not None:
         return _passthrough("image", loaded)
     named = f"{what} {loaded.source!r}"
@@ -345,4 +351,42 @@ def _wire(
         f"{named}: the data URL would be {megabytes(length)}, {megabytes(length - limit)} over the "
         f"{megabytes(limit)} limit ({limit} bytes); pass upload=True to upload it to DashScope temporary "
         f"storage, give a public URL, or {fix}"
+    )
+
+
+def resolve_encoded(
+    data: bytes,
+    *,
+    mime: str,
+    width: int,
+    height: int,
+    source: str,
+    path: str | None = None,
+    options: MediaOptions = _DEFAULT_OPTIONS,
+) -> ResolvedMedia:
+    """An image this package encoded itself (a rendered page, a PDF's embedded JPEG) made ready
+    for the wire without decoding or sniffing it again: size checks, the byte limit, and a data
+    URL (or a pending upload). ``path`` is the local file it came from, if any (upload name)."""
+    named = f"image {source!r}"
+    _check_dimensions(named, width, height)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InputValidationError(
+            f"{named} is {megabytes(len(data))} as sent ({mime}); each image may be at most "
+            f"{megabytes(MAX_IMAGE_BYTES)} ({MAX_IMAGE_BYTES} bytes)"
+        )
+    loaded = Loaded(source=source, data=data, filename=path)
+    url, pending = _wire(named, loaded, data, mime, "image", options)
+    return ResolvedMedia(
+        kind="image",
+        url=url,
+        pending=pending,
+        source=source,
+        mime=mime,
+        width=width,
+        height=height,
+        sent_width=width,
+        sent_height=height,
+        sent_bytes=len(data),
+        resized=False,
+        format=mime.split("/")[-1].upper(),
     )

@@ -98,21 +98,28 @@ def test_pipeline_cache_key_includes_the_image(dashscope):
     assert run("red")[0].text == "A plain red square."
     assert run("blue")[0].text == "A plain blue square."  # not the cached red caption
     assert len(dashscope.chat_requests) == 2
-    assert run("red")[0].text == "A plain red square."  # an unchanged input is a cache hit
+    assert run("red")[0].text == "A plain red square."  # an unchanged image is not paid for again
     assert len(dashscope.chat_requests) == 2
 
 
-def test_why_the_key_needs_the_image():
+def test_why_the_pipeline_cache_never_answers_for_the_captioner():
     red = [ImageNode(image=b64(color_png("red")))]
     blue = [ImageNode(image=b64(color_png("blue")))]
     splitter = SentenceSplitter()
-    assert get_transformation_hash(red, splitter) == get_transformation_hash(blue, splitter)  # LlamaIndex's default
+    assert get_transformation_hash(red, splitter) == get_transformation_hash(blue, splitter)  # LlamaIndex's key
     captioner = QwenVLImageCaptioner(api_key=KEY)
-    assert get_transformation_hash(red, captioner) != get_transformation_hash(blue, captioner)
-    assert get_transformation_hash(red, captioner) == get_transformation_hash(
-        [ImageNode(image=b64(color_png("red")))], captioner
-    )
-    assert "image_sha256" not in captioner.to_dict()  # outside the pipeline: the plain configuration
+    # the captioner's key is new on every run: no stale caption can be served for another image
+    assert get_transformation_hash(red, captioner) != get_transformation_hash(red, captioner)
+    assert "image" not in str(captioner.to_dict())  # no node data in the configuration
+
+
+def test_cache_dir_serves_unchanged_images_across_captioners(dashscope, tmp_path):
+    dashscope.responder = describe_color
+    for _ in range(2):
+        nodes = [ImageNode(image=b64(color_png("red"))), ImageNode(image=b64(color_png("blue")))]
+        out = make_captioner(dashscope, cache_dir=str(tmp_path / "answers"))(nodes)
+        assert [n.text for n in out] == ["A plain red square.", "A plain blue square."]
+    assert len(dashscope.chat_requests) == 2  # the second captioner paid for nothing
 
 
 def test_downstream_transformations_are_keyed_on_the_image_too(dashscope):

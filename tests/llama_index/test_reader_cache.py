@@ -8,7 +8,7 @@ import pytest
 from tests.support.llama_index import KEY, PageResponder, image_bytes, make_pdf, page_number, server_error
 
 from llama_index_qwen_vl import QwenVLReader, QwenVLReaderError
-from llama_index_qwen_vl._cache import CachedResult, ResultCache, cache_key
+from qwen_vl_core.documents.cache import CachedResult, ResultCache, cache_key
 
 
 def make_reader(dashscope, cache_dir, **kwargs) -> QwenVLReader:
@@ -54,7 +54,7 @@ async def test_resume_async(dashscope, tmp_path):
 
 @pytest.mark.parametrize(
     "change",
-    [{"mode": "ocr"}, {"model": "qwen3-vl-flash"}, {"prompt": "Only the title."}, {"max_tokens": 99}, {"dpi": 144},
+    [{"mode": "ocr"}, {"model": "qwen3-vl-flash"}, {"prompt": "Only the title."}, {"max_tokens": 99}, {"dpi": 36},
      {"high_resolution": True}],  # fmt: skip
 )
 def test_anything_that_changes_the_answer_changes_the_key(dashscope, tmp_path, change):

@@ -29,8 +29,7 @@ from tests.support.llama_index import (
 from PIL import Image
 
 from llama_index_qwen_vl import QwenVLReader
-from llama_index_qwen_vl._prompts import PROMPTS, clean_output
-from qwen_vl_cli.read import main as cli_main
+from qwen_vl_core.documents.prompts import PROMPTS, clean_output
 
 
 def make_reader(dashscope, **kwargs) -> QwenVLReader:
@@ -122,17 +121,54 @@ def test_multipage_tiff_gives_one_document_per_frame(dashscope, tmp_path):
     assert {d.metadata["total_pages"] for d in docs} == {3}
 
 
-def test_pdf_pages_are_rendered_at_the_chosen_dpi(dashscope, tmp_path):
+def test_scanned_pages_are_sent_as_they_are(dashscope, tmp_path):
+    """A page that is one JPEG (what scanners write) is sent as that JPEG: no render, no re-encode."""
     path = make_pdf(tmp_path / "doc.pdf", 3)
     dashscope.responder = PageResponder()
     docs = make_reader(dashscope).load_data(path)
     assert [d.text for d in docs] == ["text of page 1", "text of page 2", "text of page 3"]
     assert sorted(page_number(r) for r in dashscope.chat_requests) == [1, 2, 3]
     assert (docs[1].metadata["width"], docs[1].metadata["height"]) == (PAGE_WIDTH, page_height(2))
-    dashscope.reset()
-    (doc,) = make_reader(dashscope, dpi=144).load_data(make_pdf(tmp_path / "one.pdf", 1))
-    assert (doc.metadata["width"], doc.metadata["height"]) == (2 * PAGE_WIDTH, page_height(1, 2))
-    assert sent_images(dashscope.chat_requests[-1])[0].size == (2 * PAGE_WIDTH, page_height(1, 2))
+    assert {d.metadata["page_path"] for d in docs} == {"embedded"}
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(str(path))
+    (image,) = pdf[1].get_objects()
+    (second,) = [r for r in dashscope.chat_requests if page_number(r) == 2]
+    sent = base64.b64decode(user_content(json.loads(second.body))[0]["image_url"]["url"].split(",")[1])
+    assert sent == bytes(image.get_data(decode_simple=False))  # byte for byte
+    pdf.close()
+
+
+def test_scans_finer_than_the_model_looks_are_rendered_at_its_size(dashscope, tmp_path):
+    from tests.support.pdfs import scanned_pdf
+
+    from qwen_vl_core.tokens import image_pixel_bounds
+
+    _, _, budget = image_pixel_bounds("qwen3-vl-plus")
+    (doc,) = make_reader(dashscope, dpi=None).load_data(scanned_pdf(tmp_path / "a4.pdf", 1, dpi=200))
+    width, height = sent_images(dashscope.chat_requests[-1])[0].size
+    assert doc.metadata["page_path"] == "rendered" and (width, height) == (doc.metadata["width"], doc.metadata["height"])
+    assert 0.97 * budget < width * height <= budget  # the model's budget, not 200 dpi (3.9 MP)
+    assert abs(width / height - 595 / 842) < 0.01
+
+
+def test_vector_pages_are_rendered_at_the_budget_or_the_dpi_cap(dashscope, tmp_path):
+    from tests.support.pdfs import vector_pdf
+
+    from qwen_vl_core.tokens import image_pixel_bounds
+
+    path = vector_pdf(tmp_path / "v.pdf", 2)
+    docs = make_reader(dashscope, dpi=None).load_data(path)
+    _, _, budget = image_pixel_bounds("qwen3-vl-plus")
+    assert [d.metadata["page_path"] for d in docs] == ["rendered", "rendered"]
+    assert 0.97 * budget < docs[0].metadata["width"] * docs[0].metadata["height"] <= budget
+    (doc,) = make_reader(dashscope, dpi=72).load_data(vector_pdf(tmp_path / "w.pdf", 1))
+    assert (doc.metadata["width"], doc.metadata["height"]) == (595, 842)  # 72 dpi: one pixel a point
+    _, _, high = image_pixel_bounds("qwen3-vl-plus", high_resolution=True)
+    (doc,) = make_reader(dashscope, dpi=None, high_resolution=True).load_data(vector_pdf(tmp_path / "h.pdf", 1))
+    assert abs(doc.metadata["width"] - 595 / 72 * 300) <= 1  # the 300 dpi ceiling, below the high-res budget
+    assert sent_images(dashscope.chat_requests[-1])[0].size == (doc.metadata["width"], doc.metadata["height"])
 
 
 def test_directory_list_and_order(dashscope, tmp_path):
@@ -263,47 +299,13 @@ async def test_simple_directory_reader_async(dashscope, tmp_path):
     ]  # fmt: skip
 
 
-# ---------------------------------------------------------------- command line
-
-
-def test_cli_read_writes_jsonl(dashscope, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
-    make_pdf(tmp_path / "scan.pdf", 3)
-    dashscope.responder = PageResponder()
-    out = tmp_path / "nodes.jsonl"
-    code = cli_main(["read", str(tmp_path / "scan.pdf"), "--mode", "ocr", "--out", str(out), "--dpi", "72",
-                     "--workers", "2", "--base-url", dashscope.url, "--no-progress"])  # fmt: skip
-    assert code == 0
-    docs = [Document.from_dict(json.loads(line)) for line in out.read_text().splitlines()]
-    assert [d.text for d in docs] == ["text of page 1", "text of page 2", "text of page 3"]
-    assert docs[0].metadata["mode"] == "ocr" and "request_id" in docs[0].excluded_embed_metadata_keys
-    err = capsys.readouterr().err
-    assert "3 document(s) written" in err and KEY not in err
-
-
-def test_cli_exit_codes(dashscope, tmp_path, monkeypatch, capsys):
-    from tests.support.llama_index import server_error
-
-    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
-    make_pdf(tmp_path / "scan.pdf", 3)
-    dashscope.responder = PageResponder(fail={2: server_error})
-    args = [str(tmp_path / "scan.pdf"), "--dpi", "72", "--base-url", dashscope.url, "--max-retries", "0"]
-    assert cli_main(args + ["--out", str(tmp_path / "a.jsonl")]) == 3
-    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 2  # the other pages are kept
-    assert "scan.pdf page 2: ServerError" in capsys.readouterr().err
-    assert cli_main(args + ["--on-error", "skip", "--out", str(tmp_path / "b.jsonl")]) == 0
-    assert cli_main([str(tmp_path / "missing.pdf")]) == 2
-    assert cli_main([str(tmp_path / "scan.pdf"), "--mode", "caption", "--dpi", "5"]) == 2
-    monkeypatch.delenv("DASHSCOPE_API_KEY")
-    assert cli_main([str(tmp_path / "scan.pdf")]) == 2
-    assert "no DashScope API key" in capsys.readouterr().err
-
-
 # ---------------------------------------------------------------- page encoding, bounded memory, fsspec
 
 
 def test_rendered_pages_are_jpeg_by_default_or_png(dashscope, tmp_path):
-    path = make_pdf(tmp_path / "doc.pdf", 1)
+    from tests.support.pdfs import vector_pdf
+
+    path = vector_pdf(tmp_path / "doc.pdf", 1)
     make_reader(dashscope).load_data(path)
     assert user_content(dashscope.last_body)[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     make_reader(dashscope, page_format="png").load_data(path)
@@ -315,28 +317,29 @@ def test_pages_are_loaded_one_at_a_time_per_worker(dashscope, tmp_path, monkeypa
     """At most num_workers pages are rendered and not yet answered at any moment."""
     import threading
 
-    from llama_index_qwen_vl import _work
+    from qwen_vl_core.documents.pipeline import DocumentPipeline
+    from qwen_vl_core.documents.sources import PageRef
 
     path = make_pdf(tmp_path / "doc.pdf", 30)
     held = {"now": 0, "peak": 0}
     lock = threading.Lock()
-    real_prepare, real_finish = _work.ImageWorker.prepare, _work.ImageWorker.finish
+    real_load, real_store = PageRef.load, DocumentPipeline._store
 
-    def prepare(self, load):
+    def load(self, processes=None):
         with lock:
             held["now"] += 1
             held["peak"] = max(held["peak"], held["now"])
-        return real_prepare(self, load)
+        return real_load(self, processes)
 
-    def finish(self, prepared, result):
+    def store(self, *args, **kwargs):
         try:
-            return real_finish(self, prepared, result)
+            return real_store(self, *args, **kwargs)
         finally:
             with lock:
                 held["now"] -= 1
 
-    monkeypatch.setattr(_work.ImageWorker, "prepare", prepare)
-    monkeypatch.setattr(_work.ImageWorker, "finish", finish)
+    monkeypatch.setattr(PageRef, "load", load)
+    monkeypatch.setattr(DocumentPipeline, "_store", store)
     dashscope.responder = PageResponder().track(0.02)
     reader = make_reader(dashscope, num_workers=3)
     docs = asyncio.run(reader.aload_data(path)) if use_async else reader.load_data(path)

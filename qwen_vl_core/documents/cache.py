@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_VERSION", "CachedResult", "ResultCache", "cache_key"]
+__all__ = ["CACHE_VERSION", "CachedResult", "ResultCache", "MemoryCache", "cache_key"]
 
-logger = logging.getLogger("llama_index_qwen_vl")
+logger = logging.getLogger("qwen_vl_core.documents")
 
 CACHE_VERSION = 1
 
@@ -48,6 +48,8 @@ class CachedResult:
     model: str | None = None
     request_id: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    width: int | None = None  # the page as sent
+    height: int | None = None
 
 
 class ResultCache:
@@ -72,15 +74,25 @@ class ResultCache:
             data = json.loads(raw)
             if data.get("key") != key or not isinstance(data.get("text"), str):
                 raise ValueError("not an entry for this key")
+            if not data["text"].strip():
+                raise ValueError("empty answer")
             usage = {k: int(v) for k, v in (data.get("usage") or {}).items()}
             return CachedResult(
-                text=data["text"], model=data.get("model"), request_id=data.get("request_id"), usage=usage
+                text=data["text"],
+                model=data.get("model"),
+                request_id=data.get("request_id"),
+                usage=usage,
+                width=data.get("width"),
+                height=data.get("height"),
             )
         except (ValueError, TypeError, AttributeError) as exc:
             logger.warning("cache entry %s is corrupt (%s); calling the model again", path, exc)
             return None
 
     def put(self, key: str, result: CachedResult) -> None:
+        """Store an answer. An empty answer is never stored: a re-run asks again."""
+        if not result.text.strip():
+            raise ValueError("an empty answer is not cached")
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"key": key, "version": CACHE_VERSION, **asdict(result)}, ensure_ascii=False)
@@ -103,3 +115,40 @@ class ResultCache:
         if not self.directory.is_dir():
             return 0
         return sum(1 for _ in self.directory.glob("??/*.json"))
+
+
+class MemoryCache:
+    """The :class:`ResultCache` interface in memory (the newest ``limit`` answers), for callers
+    that re-send the same images within one process and keep no cache directory."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        from collections import OrderedDict
+
+        self.limit = limit
+        self._entries: OrderedDict[str, CachedResult] = OrderedDict()
+
+    def get(self, key: str) -> CachedResult | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, result: CachedResult) -> None:
+        if not result.text.strip():
+            raise ValueError("an empty answer is not cached")
+        self._entries[key] = result
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"limit": self.limit}  # answers stay in the process that paid for them
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state.get("limit", 10_000))  # type: ignore[misc]

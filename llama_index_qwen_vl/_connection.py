@@ -1,23 +1,16 @@
 """Connection fields shared by :class:`QwenVL`, :class:`QwenVLReader` and
-:class:`QwenVLImageCaptioner`, the lazily built :class:`~qwen_vl_core.QwenVLClient` behind them,
-and the per-image job fields the reader and the captioner share."""
+:class:`QwenVLImageCaptioner`, and the lazily built :class:`~qwen_vl_core.QwenVLClient` behind them."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from typing import Literal
-
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from qwen_vl_core import QwenVLClient
 
-from ._cache import ResultCache
-from ._work import ImageWorker, LoopSemaphores
-from .errors import PageFailure
-
-__all__ = ["ClientSettings", "ImageJobSettings"]
+__all__ = ["ClientSettings"]
 
 
 class ClientSettings(BaseModel):
@@ -97,51 +90,3 @@ class _ClientHolder:
 
     def __repr__(self) -> str:
         return "_ClientHolder()"
-
-
-# Fields sent as request options for each image (None: not sent, the model's default applies).
-JOB_OPTION_FIELDS = (
-    "enable_thinking", "thinking_budget", "high_resolution", "min_pixels", "max_pixels", "max_tokens", "temperature",
-)  # fmt: skip
-
-
-class ImageJobSettings(ClientSettings):
-    """What the reader and the captioner ask of each image: model, prompt, request options,
-    concurrency, error policy and cache. Each class adds its own ``mode`` (with its own default)."""
-
-    model: str = Field(default="qwen3-vl-plus", description="DashScope model name.")
-    prompt: str | None = Field(default=None, description="Replace the mode's built-in instruction.")
-    num_workers: int = Field(default=4, ge=1, le=256, description="Images or pages in flight at once.")
-    on_error: Literal["raise", "skip"] = Field(default="raise", description="raise (after the other items) or skip.")
-    cache_dir: str | None = Field(default=None, description="Directory of the content-addressed answer cache.")
-    enable_thinking: bool | None = Field(default=None, description="Thinking on/off (None: the model's default).")
-    thinking_budget: int | None = Field(default=None, gt=0)
-    high_resolution: bool | None = Field(default=None, description="vl_high_resolution_images.")
-    min_pixels: int | None = Field(default=None, gt=0)
-    max_pixels: int | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0, description="Output limit per image or page.")
-    temperature: float | None = Field(default=None)
-
-    _failures: list[PageFailure] = PrivateAttr(default_factory=list)
-    _semaphores: LoopSemaphores = PrivateAttr(default_factory=LoopSemaphores)
-
-    def __init__(self, *, client: QwenVLClient | None = None, **data: Any) -> None:
-        super().__init__(**data)
-        self._init_client(client)
-
-    @property
-    def failures(self) -> list[PageFailure]:
-        """Items that failed in the last run (also set when ``on_error="raise"`` raised)."""
-        return list(self._failures)
-
-    def _worker(self, **extra: Any) -> ImageWorker:
-        """The per-image engine with this object's model, mode, prompt, options and cache."""
-        return ImageWorker(
-            client=self._get_client(),
-            model=self.model,
-            mode=self.mode,  # type: ignore[attr-defined]  (each subclass declares its own mode)
-            prompt=self.prompt,
-            options={name: getattr(self, name) for name in JOB_OPTION_FIELDS},
-            cache=ResultCache(self.cache_dir) if self.cache_dir else None,
-            **extra,
-        )
