@@ -74,3 +74,49 @@ def scanned_pdf(path: Path, pages: int, dpi: int = 200, quality: int = 85) -> Pa
     images = [text_page_image(n, dpi) for n in range(1, pages + 1)]
     images[0].save(path, format="PDF", save_all=True, append_images=images[1:], resolution=dpi, quality=quality)
     return path
+
+
+def jpeg_page_pdf(
+    path: Path,
+    jpeg: bytes,
+    pixel_size: tuple[int, int],
+    *,
+    page_pt: tuple[float, float] | None = None,
+    rect: tuple[float, float, float, float] | None = None,
+    rotate: int = 0,
+    extra: bytes = b"",
+    second_image: bool = False,
+) -> Path:
+    """One page holding ``jpeg`` (DCTDecode) drawn at ``rect`` (x, y, w, h in points; default:
+    the whole page), optionally rotated, with extra content (text) or a second copy of the image."""
+    w, h = pixel_size
+    pw, ph = page_pt or (float(w), float(h))
+    x, y, rw, rh = rect or (0.0, 0.0, pw, ph)
+    draw = b"q %.2f 0 0 %.2f %.2f %.2f cm /Im1 Do Q\n" % (rw, rh, x, y)
+    if second_image:
+        draw += b"q %.2f 0 0 %.2f %.2f %.2f cm /Im1 Do Q\n" % (rw / 4, rh / 4, x, y)
+    content = draw + extra
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.2f %.2f] /Rotate %d "
+        b"/Resources << /XObject << /Im1 4 0 R >> /Font << /F1 6 0 R >> >> /Contents 5 0 R >>" % (pw, ph, rotate),
+        _stream(jpeg, b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "
+                      b"/BitsPerComponent 8 /Filter /DCTDecode " % (w, h)),
+        _stream(content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    path.write_bytes(_pdf(objects))
+    return path
+
+
+def jpeg_bytes(size: tuple[int, int] = (400, 560), quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    text_page_image(1, 72, (size[0], size[1])).resize(size).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def empty_pdf(path: Path) -> Path:
+    """A well-formed PDF with no pages."""
+    path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]))
+    return path
