@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from ..client import QwenVLClient
 from ..models import DEFAULT_MODEL, get_capabilities
 from ..tokens import image_pixel_bounds
-from ..types import ChatResult
-from .cache import CachedResult, ResultCache, cache_key
-from .prepare import PageTask, Prepared, RenderProcesses, prepare_page, usable_cores
-from .prompts import clean_output, prompt_for
-from .records import DocumentReadError, EmptyAnswerError, IncompleteAnswerError, PageFailure, PageResult
+from .cache import ResultCache
+from .page_job import PageJob
+from .prepare import PageTask, RenderProcesses, usable_cores
+from .prompts import prompt_for
+from .records import DocumentReadError, PageFailure, PageResult
 from .sources import FileFailure, PageRef, RenderSettings, expand_inputs, iter_pages
 
 __all__ = ["DocumentPipeline", "ImageItem", "OPTION_NAMES"]
@@ -117,175 +116,18 @@ class DocumentPipeline:
         self.on_error = on_error
         self.cache = ResultCache(cache_dir) if cache_dir else cache
         self.keep_media = keep_media
+        self.job = PageJob(
+            client, model=model, mode=mode, prompt_text=self._prompt_text, native_ocr=self._native_ocr,
+            options=opts, cache=self.cache, keep_media=keep_media,
+        )  # fmt: skip
         self.recursive = recursive
         self.processes = processes
         self.progress = progress
         self.name = name  # names the caller in log lines
 
-    # ---------------------------------------------------------------- one page
-
     def key_for(self, sha256: str) -> str:
         """The cache key of a page with this content under this pipeline's settings."""
-        prompt = "" if self._native_ocr else self._prompt_text
-        return cache_key(sha256, model=self.model, mode=self.mode, prompt=prompt, options=self.options)
-
-    def _wire_media(self, prepared: Prepared, label: str) -> Any:
-        """What goes into the message: the URL as given, or the page resolved exactly once."""
-        from ..media import resolve_encoded, resolve_image
-
-        if prepared.url is not None:
-            return prepared.url
-        assert prepared.data is not None
-        if prepared.path == "file":  # a file as the user gave it: the core checks and resizes it
-            media = resolve_image(
-                prepared.data,
-                model=self.model,
-                high_resolution=bool(self.options.get("high_resolution")),
-                min_pixels=self.options.get("min_pixels"),
-                max_pixels=self.options.get("max_pixels"),
-                options=self.client.media_options,
-                label=label,
-            )
-        else:
-            assert prepared.mime and prepared.width and prepared.height
-            media = resolve_encoded(
-                prepared.data,
-                mime=prepared.mime,
-                width=prepared.width,
-                height=prepared.height,
-                source=label,
-                options=self.client.media_options,
-            )
-        if prepared.width is None:
-            prepared.width, prepared.height = media.sent_width, media.sent_height
-        return media
-
-    def _messages(self, media: Any) -> list[dict[str, Any]]:
-        content: list[dict[str, Any]] = [{"image": media}]
-        if not self._native_ocr:
-            content.append({"text": self._prompt_text})
-        return [{"role": "user", "content": content}]
-
-    def _answer(self, result: ChatResult) -> str:
-        if result.partial:
-            raise IncompleteAnswerError(
-                "the server returned a partial answer (it timed out while generating); not used",
-                request_id=result.request_id,
-            )
-        if result.finish_reason == "length":
-            raise IncompleteAnswerError(
-                "the answer was cut off at max_tokens; raise max_tokens to read this page completely",
-                request_id=result.request_id,
-            )
-        text = clean_output(result.text, self.mode)
-        if not text.strip():
-            raise EmptyAnswerError(
-                "the model returned no text for this page; not cached, a re-run asks again",
-                request_id=result.request_id,
-            )
-        return text
-
-    def _record(self, ref: PageRef, prepared: Prepared, started: float, **fields: Any) -> PageResult:
-        return PageResult(
-            source=ref.source,
-            page=ref.number,
-            total_pages=ref.total,
-            mode=self.mode,
-            model=self.model,
-            name=ref.name,
-            kind=ref.kind,
-            path=prepared.path,  # type: ignore[arg-type]
-            width=prepared.width,
-            height=prepared.height,
-            sha256=prepared.sha256,
-            index=ref.index,
-            seconds=time.perf_counter() - started,
-            **fields,
-        )
-
-    def _cached(self, ref: PageRef, prepared: Prepared, key: str, started: float) -> PageResult | None:
-        hit = self.cache.get(key) if self.cache is not None else None
-        if hit is None:
-            return None
-        if prepared.width is None:
-            prepared.width, prepared.height = hit.width, hit.height
-        media = self._wire_media(prepared, ref.source) if self.keep_media else None
-        return self._record(
-            ref, prepared, started, text=hit.text, request_id=hit.request_id, usage=dict(hit.usage),
-            cache_key=key, cached=True, media=media,
-        )  # fmt: skip
-
-    def _store(self, ref: PageRef, prepared: Prepared, key: str, text: str, result: ChatResult, media: Any,
-               started: float) -> PageResult:  # fmt: skip
-        usage = result.usage.to_dict() if result.usage is not None else {}
-        if self.cache is not None:
-            entry = CachedResult(text, self.model, result.request_id, usage, prepared.width, prepared.height)
-            self.cache.put(key, entry)
-        return self._record(
-            ref, prepared, started, text=text, request_id=result.request_id, usage=usage, cache_key=key,
-            media=media if self.keep_media else None,
-        )  # fmt: skip
-
-    def _failed(self, ref: PageRef | FileFailure, error: BaseException, started: float) -> PageResult:
-        if isinstance(ref, FileFailure):
-            return PageResult(
-                source=ref.source, page=None, total_pages=None, mode=self.mode, model=self.model,
-                error=error, name=ref.source, index=ref.index,
-            )  # fmt: skip
-        return PageResult(
-            source=ref.source, page=ref.number, total_pages=ref.total, mode=self.mode, model=self.model,
-            error=error, name=ref.name, kind=ref.kind, index=ref.index, seconds=time.perf_counter() - started,
-        )  # fmt: skip
-
-    def _check_path(self, ref: PageRef) -> None:
-        if ref.check_path and ref.task.path is not None:
-            from pathlib import Path
-
-            self.client.media_options.policy.check(Path(ref.task.path), label=f"image {ref.task.path!r}")
-
-    def _page(self, ref: PageRef | FileFailure, processes: RenderProcesses | None) -> PageResult:
-        started = time.perf_counter()
-        if isinstance(ref, FileFailure):
-            return self._failed(ref, ref.error, started)
-        try:
-            self._check_path(ref)
-            prepared = ref.load(processes)
-            key = self.key_for(prepared.sha256)
-            if ref.known_key == key:  # the caller has this answer already
-                return self._record(ref, prepared, started, cache_key=key, cached=True)
-            hit = self._cached(ref, prepared, key, started)
-            if hit is not None:
-                return hit
-            media = self._wire_media(prepared, ref.source)
-            result = self.client.chat(self._messages(media), model=self.model, **self.options)
-            return self._store(ref, prepared, key, self._answer(result), result, media, started)
-        except Exception as exc:
-            return self._failed(ref, exc, started)
-
-    async def _apage(
-        self, ref: PageRef | FileFailure, processes: RenderProcesses | None, limit: asyncio.Semaphore
-    ) -> PageResult:
-        """One page on the loop; ``limit`` is held from loading to the answer, so at most that
-        many pages are in memory and in flight (loading and encoding run in a thread)."""
-        started = time.perf_counter()
-        if isinstance(ref, FileFailure):
-            return self._failed(ref, ref.error, started)
-        try:
-            async with limit:
-                self._check_path(ref)
-                prepared = await asyncio.to_thread(ref.load, processes)
-                key = self.key_for(prepared.sha256)
-                if ref.known_key == key:  # the caller has this answer already
-                    return self._record(ref, prepared, started, cache_key=key, cached=True)
-                hit = await asyncio.to_thread(self._cached, ref, prepared, key, started)
-                if hit is not None:
-                    return hit
-                media = await asyncio.to_thread(self._wire_media, prepared, ref.source)
-                result = await self.client.achat(self._messages(media), model=self.model, **self.options)
-                text = self._answer(result)
-                return await asyncio.to_thread(self._store, ref, prepared, key, text, result, media, started)
-        except Exception as exc:
-            return self._failed(ref, exc, started)
+        return self.job.key_for(sha256)
 
     # ---------------------------------------------------------------- whole runs
 
@@ -321,7 +163,7 @@ class DocumentPipeline:
         opened: list = []
         processes = self._processes()
         try:
-            work = lambda ref: self._page(ref, self._use_processes(ref, processes))  # noqa: E731
+            work = lambda ref: self.job.run(ref, self._use_processes(ref, processes))  # noqa: E731
             for result in _ordered(self._refs(inputs, fs, opened), work, self.num_workers):
                 yield self._report(result)
         finally:
@@ -342,7 +184,7 @@ class DocumentPipeline:
         processes = self._processes()
 
         async def work(ref: PageRef | FileFailure) -> PageResult:
-            return await self._apage(ref, self._use_processes(ref, processes), limit)
+            return await self.job.arun(ref, self._use_processes(ref, processes), limit)
 
         try:
             async for result in arun_ordered(self._refs(inputs, fs, opened), work, self.num_workers):
@@ -371,7 +213,7 @@ class DocumentPipeline:
 
     def image_results(self, items: Iterable[ImageItem]) -> Iterator[PageResult]:
         """One result per image, in order (each image is one page, whatever its format)."""
-        for result in _ordered(self._image_refs(items), lambda ref: _tag(self._page(ref, None), ref), self.num_workers):
+        for result in _ordered(self._image_refs(items), lambda ref: _tag(self.job.run(ref, None), ref), self.num_workers):
             yield self._report(result)
 
     async def aimage_results(
@@ -382,7 +224,7 @@ class DocumentPipeline:
         limit = limit or asyncio.Semaphore(self.num_workers)
 
         async def work(ref: PageRef) -> PageResult:
-            return _tag(await self._apage(ref, None, limit), ref)
+            return _tag(await self.job.arun(ref, None, limit), ref)
 
         async for result in arun_ordered(self._image_refs(items), work, self.num_workers):
             yield self._report(result)

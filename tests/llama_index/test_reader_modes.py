@@ -317,13 +317,13 @@ def test_pages_are_loaded_one_at_a_time_per_worker(dashscope, tmp_path, monkeypa
     """At most num_workers pages are rendered and not yet answered at any moment."""
     import threading
 
-    from qwen_vl_core.documents.pipeline import DocumentPipeline
+    from qwen_vl_core.documents.page_job import PageJob
     from qwen_vl_core.documents.sources import PageRef
 
     path = make_pdf(tmp_path / "doc.pdf", 30)
     held = {"now": 0, "peak": 0}
     lock = threading.Lock()
-    real_load, real_store = PageRef.load, DocumentPipeline._store
+    real_load, real_store = PageRef.load, PageJob._store
 
     def load(self, processes=None):
         with lock:
@@ -339,7 +339,7 @@ def test_pages_are_loaded_one_at_a_time_per_worker(dashscope, tmp_path, monkeypa
                 held["now"] -= 1
 
     monkeypatch.setattr(PageRef, "load", load)
-    monkeypatch.setattr(DocumentPipeline, "_store", store)
+    monkeypatch.setattr(PageJob, "_store", store)
     dashscope.responder = PageResponder().track(0.02)
     reader = make_reader(dashscope, num_workers=3)
     docs = asyncio.run(reader.aload_data(path)) if use_async else reader.load_data(path)
