@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import InputValidationError
 from .models import ModelCapabilities
+from .tools import forces_tool
 
 __all__ = ["CHAT_OPTIONS", "OCR_TASKS", "RequestPlan", "plan_request"]
 
@@ -59,10 +60,6 @@ def _positive_int(name: str, value: Any, limit: int | None, what: str) -> None:
         raise InputValidationError(f"{name} must be a positive integer, got {value!r}")
     if limit is not None and value > limit:
         raise InputValidationError(f"{name} is {value}; {what} is {limit}")
-
-
-def _forces_tool(tool_choice: Any) -> bool:
-    return tool_choice == "required" or isinstance(tool_choice, Mapping)
 
 
 def plan_request(caps: ModelCapabilities, options: Mapping[str, Any], *, stream: bool) -> RequestPlan:
@@ -122,7 +119,7 @@ def _forced_tool_call(caps: ModelCapabilities, tools: Any, tool_choice: Any) -> 
     """Whether the call must call a tool; refuses tools on a model without tool calling."""
     if tools and caps.known and not caps.tools:
         raise InputValidationError(f"model {caps.name!r} does not support tool calling")
-    return bool(tools) and _forces_tool(tool_choice)
+    return bool(tools) and forces_tool(tool_choice)
 
 
 def _thinking(
