@@ -19,6 +19,7 @@ __all__ = ["PipelineFields", "JOB_OPTION_FIELDS"]
 # Fields sent as request options for each image (None: not sent, the model's default applies).
 JOB_OPTION_FIELDS = (
     "enable_thinking", "thinking_budget", "high_resolution", "min_pixels", "max_pixels", "max_tokens", "temperature",
+    "ocr_task",
 )  # fmt: skip
 
 
@@ -37,6 +38,10 @@ class PipelineFields(ClientSettings):
     max_pixels: int | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0, description="Output limit per image or page.")
     temperature: float | None = Field(default=None)
+    ocr_task: str | None = Field(
+        default=None,
+        description="A qwen-vl-ocr built-in task (text_recognition, document_parsing, table_parsing, ...).",
+    )
     show_progress: bool = Field(default=False, description="Show a tqdm progress bar.")
 
     _failures: list[PageFailure] = PrivateAttr(default_factory=list)

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from ..client import QwenVLClient
 from ..models import DEFAULT_MODEL, get_capabilities
+from ..planning import plan_request
 from ..tokens import image_pixel_bounds
 from .cache import ResultCache
 from .page_job import PageJob
@@ -104,6 +105,7 @@ class DocumentPipeline:
         )
         if self._native_ocr:
             opts.setdefault("ocr_task", "text_recognition")
+        plan_request(get_capabilities(model), opts, stream=False)  # a bad option fails here, not per page
         self.options = opts
         _, _, budget = image_pixel_bounds(
             model,

@@ -29,6 +29,7 @@ from tests.support.llama_index import (
 from PIL import Image
 
 from llama_index_qwen_vl import QwenVLReader
+from qwen_vl_core import InputValidationError
 from qwen_vl_core.documents.prompts import PROMPTS, clean_output
 
 
@@ -92,6 +93,17 @@ def test_ocr_on_a_qwen_vl_ocr_model_uses_the_builtin_task(dashscope, tmp_path):
     assert rec.json["parameters"]["ocr_options"] == {"task": "text_recognition"}
     assert [list(p) for p in rec.json["input"]["messages"][0]["content"]] == [["image"]]
     assert doc.text == "OCR(text_recognition): I see 1 image(s)."
+
+
+def test_other_qwen_vl_ocr_tasks(dashscope, tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(image_bytes("TABLE"))
+    (doc,) = make_reader(dashscope, mode="markdown", model="qwen-vl-ocr", ocr_task="table_parsing").load_data(path)
+    assert dashscope.chat_requests[-1].json["parameters"]["ocr_options"] == {"task": "table_parsing"}
+    assert doc.text == "OCR(table_parsing): I see 1 image(s)."
+    with pytest.raises(InputValidationError, match="ocr_task needs a qwen-vl-ocr model"):
+        make_reader(dashscope, ocr_task="table_parsing").load_data(path)
+    assert len(dashscope.chat_requests) == 1  # refused before any page was read
 
 
 def test_unknown_mode_is_refused():
