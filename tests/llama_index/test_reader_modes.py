@@ -267,7 +267,6 @@ async def test_aload_data_is_natively_async_and_bounded(dashscope, tmp_path):
     beat.cancel()
     assert [d.text for d in docs] == [f"text of page {n}" for n in range(1, 13)]
     assert responder.peak == 4
-    assert elapsed < 12 * 0.2 / 2  # far from sequential (2.4 s)
     assert ticks > elapsed / 0.01 / 3
 
 
