@@ -1,5 +1,6 @@
 """LangChain integration for Qwen-VL vision-language models on DashScope (Alibaba Cloud Model Studio)."""
 
+from qwen_vl_core.documents import DocumentReadError
 from qwen_vl_core.errors import (
     APIConnectionError,
     APIError,
@@ -18,11 +19,14 @@ from qwen_vl_core.errors import (
 )
 
 from .chat_models import ChatQwenVL
+from .document_loaders import QwenVLDocumentLoader
 from .extractor import DEFAULT_EXTRACTION_PROMPT, ExtractionError, QwenVLExtractor
 from .image_tool import ImageQuestion, QwenVLImageTool
 
 __all__ = [
     "ChatQwenVL",
+    "QwenVLDocumentLoader",
+    "DocumentReadError",
     "QwenVLExtractor",
     "ExtractionError",
     "DEFAULT_EXTRACTION_PROMPT",

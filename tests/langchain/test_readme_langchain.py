@@ -58,3 +58,46 @@ def test_snippet_runs(index: int, dashscope, monkeypatch, capsys) -> None:
         6: lambda: out.startswith("bad input:") and "tiny.png" in out and not sent,
     }
     assert expectations[index](), out
+
+
+# ---------------------------------------------------------------- the document loader, beside the reader
+
+LOADER_HEADING = "### LangChain document loader"
+
+
+def loader_snippets() -> list[str]:
+    """The ```python snippets of the loader's subsection (it sits next to the reader, in the LlamaIndex section)."""
+    text = section("LlamaIndex")
+    assert LOADER_HEADING in text, "the LlamaIndex section shows the LangChain loader beside the reader"
+    sub = text.split(LOADER_HEADING, 1)[1].split("\n### ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", sub, re.S)
+
+
+def test_loader_snippet_runs_beside_the_reader(dashscope, monkeypatch, capsys) -> None:
+    from tests.support.llama_index import Json, completion, make_pdf, page_number
+
+    monkeypatch.setenv("DASHSCOPE_BASE_URL", dashscope.url)
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    (Path.cwd() / "scans").mkdir()
+    pdf = make_pdf(Path.cwd() / "scans" / "contract.pdf", 3)
+    dashscope.responder = lambda rec: Json(completion(f"# Clause {page_number(rec)}\n\nNotice period: 30 days."))
+    (snippet,) = loader_snippets()
+    assert "QwenVLDocumentLoader" in snippet and "QwenVLReader" in snippet
+
+    exec(compile(snippet, "README.md LangChain document loader", "exec"), {"__name__": "__main__"})  # noqa: S102
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "scans/contract.pdf#page=1 0 1 # Clause 1",
+        "",
+        "Notice period: 30 days.",
+        "scans/contract.pdf#page=2 1 2 # Clause 2",
+        "",
+        "Notice period: 30 days.",
+        "scans/contract.pdf#page=3 2 3 # Clause 3",
+        "",
+        "Notice period: 30 days.",
+        "['1', '2', '3']",
+    ]
+    assert sorted(page_number(r) for r in dashscope.chat_requests) == [1, 2, 3]  # the reader sent nothing
+    assert pdf.exists() and KEY not in "\n".join(lines)
