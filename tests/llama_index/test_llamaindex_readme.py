@@ -71,5 +71,11 @@ def test_readme_snippet_runs(readme_env, index, capsys):
 def test_readme_cli_line_runs(readme_env, capsys):
     argv = shlex.split(CLI_LINES[0])[2:]  # drop "qwen-vl read"
     assert cli_main(argv) == 0
-    lines = Path("nodes.jsonl").read_text().splitlines()
-    assert len(lines) == 4  # contract.pdf (3 pages) + page.png
+    records = [json.loads(line) for line in Path(argv[argv.index("--out") + 1]).read_text().splitlines()]
+    # contract.pdf (3 pages) + page.png, as page records that become Documents as the README says
+    assert [r["id"] for r in records] == [f"scans/contract.pdf#page={n}" for n in (1, 2, 3)] + ["scans/page.png#page=1"]
+    from llama_index.core import Document
+
+    docs = [Document(text=r["text"], metadata=r["metadata"], id_=r["id"]) for r in records]
+    assert docs[1].metadata["page_label"] == "2" and docs[1].text
+    assert 'Document(text=record["text"], metadata=record["metadata"], id_=record["id"])' in TEXT
