@@ -112,8 +112,6 @@ class QwenVLDocumentLoader(BaseLoader):
         fs: Any = None,
         client: QwenVLClient | None = None,
     ) -> None:
-        if dpi is not None and not 18 <= dpi <= 1200:
-            raise ValueError(f"dpi must be between 18 and 1200, got {dpi}")
         self.file_path = file_path
         self.mode, self.model, self.prompt = mode, model, prompt
         self.region, self.base_url, self.workspace = region, base_url, workspace
@@ -132,7 +130,7 @@ class QwenVLDocumentLoader(BaseLoader):
         # An injected client is used as it is; otherwise one is built now, so a missing key fails here.
         self._client = client if client is not None else self._build_client()
         self._failures: list[PageFailure] = []
-        self._pipeline(None)  # check mode, options and policy before anything is read
+        self._pipeline()  # check mode, dpi, options and policy before anything is read
 
     # ---------------------------------------------------------------- client and pipeline
 
@@ -152,7 +150,7 @@ class QwenVLDocumentLoader(BaseLoader):
         """Pages that failed in the last load (also set when ``on_error="raise"`` raised)."""
         return list(self._failures)
 
-    def _pipeline(self, progress: Any) -> DocumentPipeline:
+    def _pipeline(self) -> DocumentPipeline:
         return DocumentPipeline(
             self.client,
             model=self.model,
@@ -167,7 +165,6 @@ class QwenVLDocumentLoader(BaseLoader):
             cache_dir=self.cache_dir,
             recursive=self.recursive,
             processes=self.processes,
-            progress=progress,
             name=type(self).__name__,
         )
 
@@ -181,13 +178,16 @@ class QwenVLDocumentLoader(BaseLoader):
         """Documents in file and page order, as they are read (``num_workers`` pages in flight)."""
         failures = self._begin()
         with progress_bar(self.show_progress) as progress:
-            yield from self._pipeline(progress).read(self.file_path, _documents, fs=self.fs, failures=failures)
+            pages = self._pipeline().read(self.file_path, _documents, fs=self.fs, failures=failures, progress=progress)
+            yield from pages
 
     async def alazy_load(self) -> AsyncIterator[Document]:
         """Natively async :meth:`lazy_load`: ``num_workers`` requests in flight on the running loop."""
         failures = self._begin()
         with progress_bar(self.show_progress) as progress:
-            pages = self._pipeline(progress).aread(self.file_path, _documents, fs=self.fs, failures=failures)
+            pages = self._pipeline().aread(
+                self.file_path, _documents, fs=self.fs, failures=failures, progress=progress
+            )
             async for document in pages:
                 yield document
 
@@ -209,5 +209,5 @@ class QwenVLDocumentLoader(BaseLoader):
 def _documents(result: PageResult) -> list[Document]:
     """One page record -> one LangChain Document (``page`` 0-based, ``page_label`` 1-based)."""
     metadata: dict[str, Any] = {"source": result.source, "page": (result.page or 1) - 1}
-    metadata.update((k, v) for k, v in result.metadata().items() if v is not None)
+    metadata.update(result.metadata(include_none=False))
     return [Document(page_content=result.text or "", metadata=metadata, id=result.doc_id)]

@@ -39,6 +39,9 @@ AUTO_PROCESS_MIN_PAGES = 64
 
 Progress = Callable[[PageResult], Any]
 
+MIN_DPI, MAX_DPI = 18, 1200
+MAX_WORKERS = 256
+
 
 class ImageItem:
     """One image to read as a single page (what the captioner sends): ``image`` is bytes, a
@@ -88,8 +91,10 @@ class DocumentPipeline:
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if num_workers < 1:
-            raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        if not 1 <= num_workers <= MAX_WORKERS:
+            raise ValueError(f"num_workers must be 1 to {MAX_WORKERS}, got {num_workers}")
+        if dpi is not None and not MIN_DPI <= dpi <= MAX_DPI:
+            raise ValueError(f"dpi must be {MIN_DPI} to {MAX_DPI} (or None: the model's pixel budget), got {dpi}")
         self.client = client
         self.model = model
         self.mode = mode
@@ -151,23 +156,25 @@ class DocumentPipeline:
             return None
         return processes
 
-    def _report(self, result: PageResult) -> PageResult:
+    def _report(self, result: PageResult, progress: Progress | None = None) -> PageResult:
         if not result.ok and (self.on_error == "skip" or result.fatal):
             failure = result.failure()
             logger.warning("%s: %s failed: %s", self.name, failure.where(), failure.message)
-        if self.progress is not None:
-            self.progress(result)
+        progress = progress or self.progress
+        if progress is not None:
+            progress(result)
         return result
 
-    def results(self, inputs: Any, *, fs: Any = None) -> Iterator[PageResult]:
+    def results(self, inputs: Any, *, fs: Any = None, progress: Progress | None = None) -> Iterator[PageResult]:
         """Every page of ``inputs`` (paths, directories, bytes, or a list of them), in file and
-        page order, successes and failures alike; stops early only after a fatal error."""
+        page order, successes and failures alike; stops early only after a fatal error.
+        ``progress`` (default: the pipeline's) is called with each result."""
         opened: list = []
         processes = self._processes()
         try:
             work = lambda ref: self.job.run(ref, self._use_processes(ref, processes))  # noqa: E731
             for result in _ordered(self._refs(inputs, fs, opened), work, self.num_workers):
-                yield self._report(result)
+                yield self._report(result, progress)
         finally:
             for document in opened:
                 document.close()
@@ -175,7 +182,12 @@ class DocumentPipeline:
                 processes.close()
 
     async def aresults(
-        self, inputs: Any, *, fs: Any = None, limit: asyncio.Semaphore | None = None
+        self,
+        inputs: Any,
+        *,
+        fs: Any = None,
+        limit: asyncio.Semaphore | None = None,
+        progress: Progress | None = None,
     ) -> AsyncIterator[PageResult]:
         """Async :meth:`results`: requests on the running loop (``num_workers`` in flight, or
         ``limit`` shared with other runs), loading and rendering in threads or processes."""
@@ -190,7 +202,7 @@ class DocumentPipeline:
 
         try:
             async for result in arun_ordered(self._refs(inputs, fs, opened), work, self.num_workers):
-                yield self._report(result)
+                yield self._report(result, progress)
         finally:
             for document in opened:
                 document.close()
@@ -242,14 +254,14 @@ class DocumentPipeline:
             raise DocumentReadError(list(failures), list(documents), total=total) from failures[0].error
 
     def read(self, inputs: Any, convert: Callable[[PageResult], Sequence[T]], *, fs: Any = None,
-             failures: list[PageFailure] | None = None) -> Iterator[T]:  # fmt: skip
+             failures: list[PageFailure] | None = None, progress: Progress | None = None) -> Iterator[T]:  # fmt: skip
         """``convert(result)`` of every successful page, as they are read; at the end the error
         policy applies (failures are appended to ``failures`` as they happen)."""
         failures = failures if failures is not None else []
         documents: list[T] = []
         fatal: BaseException | None = None
         pages = 0
-        for result in self.results(inputs, fs=fs):
+        for result in self.results(inputs, fs=fs, progress=progress):
             pages += 1
             if result.ok:
                 converted = convert(result)
@@ -261,13 +273,13 @@ class DocumentPipeline:
         self.check(documents, failures, fatal=fatal, total=pages)
 
     async def aread(self, inputs: Any, convert: Callable[[PageResult], Sequence[T]], *, fs: Any = None,
-                    failures: list[PageFailure] | None = None,
-                    limit: asyncio.Semaphore | None = None) -> AsyncIterator[T]:  # fmt: skip
+                    failures: list[PageFailure] | None = None, limit: asyncio.Semaphore | None = None,
+                    progress: Progress | None = None) -> AsyncIterator[T]:  # fmt: skip
         failures = failures if failures is not None else []
         documents: list[T] = []
         fatal: BaseException | None = None
         pages = 0
-        async for result in self.aresults(inputs, fs=fs, limit=limit):
+        async for result in self.aresults(inputs, fs=fs, limit=limit, progress=progress):
             pages += 1
             if result.ok:
                 converted = convert(result)

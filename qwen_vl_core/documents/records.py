@@ -93,8 +93,9 @@ class PageResult:
         assert self.error is not None, "a successful page has no failure"
         return PageFailure(self.source, self.page, self.error)
 
-    def metadata(self) -> dict[str, Any]:
-        """The page's facts under the keys both adapters use (``page_label`` as a string)."""
+    def metadata(self, *, include_none: bool = True) -> dict[str, Any]:
+        """The page's facts under the keys both adapters use (``page_label`` as a string).
+        ``include_none=False`` leaves out unknown values (some vector stores refuse None)."""
         meta: dict[str, Any] = {
             "file_path": self.source,
             "file_name": self.name,
@@ -111,7 +112,7 @@ class PageResult:
         for name in ("input_tokens", "output_tokens", "total_tokens", "image_tokens"):
             if name in self.usage:
                 meta[name] = self.usage[name]
-        return meta
+        return meta if include_none else {k: v for k, v in meta.items() if v is not None}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"id", "text", "metadata"}`` on success, plus ``"error"`` on failure."""

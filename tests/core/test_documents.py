@@ -275,3 +275,21 @@ def test_async_limit_bounds_pages_in_flight(dashscope, tmp_path):
 
     results = asyncio.run(run())
     assert len(results) == 9 and responder.peak == 3
+
+
+def test_settings_are_checked_where_they_are_made(dashscope):
+    with pytest.raises(ValueError, match="dpi must be 18 to 1200"):
+        make_pipeline(dashscope, dpi=5)
+    with pytest.raises(ValueError, match="num_workers must be 1 to 256"):
+        make_pipeline(dashscope, num_workers=0)
+
+
+def test_progress_given_to_one_run_and_metadata_without_unknowns(dashscope):
+    seen: list[PageResult] = []
+    pipeline = make_pipeline(dashscope)
+    (result,) = pipeline.results(image_bytes(), progress=seen.append)
+    assert seen == [result]
+    (remote,) = pipeline.image_results([ImageItem("https://example.com/a.png", "a")])
+    assert remote.metadata()["width"] is None  # a URL is never downloaded: its size is unknown here
+    assert "width" not in remote.metadata(include_none=False)
+    assert None not in remote.metadata(include_none=False).values()
