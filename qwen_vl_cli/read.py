@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ContextManager
 
 from qwen_vl_core.documents import MODES
+from qwen_vl_core.documents.pipeline import MAX_DPI, MAX_WORKERS, MIN_DPI
 from qwen_vl_core.errors import QwenVLError
 from qwen_vl_core.models import DEFAULT_MODEL, get_capabilities
 from qwen_vl_core.protocol import OCR_TASKS
@@ -32,8 +33,8 @@ from ._common import EXIT_API, EXIT_OK, EXIT_USAGE, CLIError, Console, add_conne
 __all__ = ["add_parser", "run", "main", "MODES", "DPI_RANGE", "missing_extras", "MISSING_PDF_EXTRA"]
 
 DEFAULT_MODE = "caption+ocr"
-#: What ``--dpi`` accepts (dots per inch).
-DPI_RANGE = (18.0, 1200.0)
+#: What ``--dpi`` accepts (dots per inch): the pipeline's range.
+DPI_RANGE = (float(MIN_DPI), float(MAX_DPI))
 #: The pipeline's name in the core's log lines.
 PIPELINE_NAME = "qwen-vl read"
 
@@ -85,14 +86,20 @@ exit codes: 0 success (or --on-error skip), 2 usage or input error (nothing sent
 """
 
 
-def _positive_int(text: str) -> int:
+def _positive_int(text: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if most is not None and value > most:
+        raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
     return value
+
+
+def _workers(text: str) -> int:
+    return _positive_int(text, MAX_WORKERS)
 
 
 def _dpi(text: str) -> float:
@@ -139,7 +146,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", "-o", default="-", metavar="FILE", help="JSON lines output (default: stdout)")
     p.add_argument("--max-tokens", type=_positive_int, help="output limit per page")
-    p.add_argument("--workers", type=_positive_int, default=4, help="pages in flight at once (default 4)")
+    p.add_argument("--workers", type=_workers, default=4, help=f"pages in flight at once, up to {MAX_WORKERS} (default 4)")
     p.add_argument("--cache-dir", metavar="DIR", help="answer cache: a re-run only pays for new pages")
     p.add_argument(
         "--on-error",

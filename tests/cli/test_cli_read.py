@@ -428,6 +428,7 @@ def test_read_password_echoed_by_a_server_is_scrubbed(keyed, tmp_path, capsys):
         (["a.png", "--mode", "poem"], "invalid choice: 'poem'"),
         (["a.png", "--workers", "0"], "must be at least 1, got 0"),
         (["a.png", "--workers", "many"], "invalid int value: 'many'"),
+        (["a.png", "--workers", "257"], "argument --workers: must be at most 256, got 257"),
         (["a.png", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["a.png", "--progress", "--no-progress"], "not allowed with argument"),
         (["a.png", "--dpi", "5"], "argument --dpi: must be between 18 and 1200 dpi, got 5"),
@@ -440,9 +441,9 @@ def test_read_password_echoed_by_a_server_is_scrubbed(keyed, tmp_path, capsys):
         (["a.png", "--ocr-task", "poetry"], "argument --ocr-task: invalid choice: 'poetry'"),
         (["a.png", "--password", "x", "--password-env", "X"], "not allowed with argument"),
     ],
-    ids=["no-path", "bad-mode", "zero-workers", "bad-workers", "unknown-flag", "progress-both", "dpi-low",
-         "dpi-high", "dpi-nan", "dpi-word", "processes-negative", "processes-word", "page-format", "ocr-task",
-         "password-both"],  # fmt: skip
+    ids=["no-path", "bad-mode", "zero-workers", "bad-workers", "many-workers", "unknown-flag", "progress-both",
+         "dpi-low", "dpi-high", "dpi-nan", "dpi-word", "processes-negative", "processes-word", "page-format",
+         "ocr-task", "password-both"],  # fmt: skip
 )
 def test_read_usage_errors_are_one_line_pointing_at_read_help(dashscope, capsys, argv, message):
     code, out, err = call(capsys, "read", *argv)
