@@ -2,10 +2,10 @@
 
 Subcommands: ``analyze`` (images / video, JSON mode, JSON Schema), ``reason`` (QVQ, streamed,
 reasoning apart from the answer), ``ocr`` (qwen-vl-ocr built-in tasks), ``tokens`` (token
-estimates, no API call) and ``read`` (documents to JSON lines; needs the llama-index extra).
+estimates, no API call) and ``read`` (images, TIFFs and PDFs to JSON lines of page records,
+through :mod:`qwen_vl_core.documents`; PDFs need the pdf extra).
 
-This package is the top floor: it imports ``qwen_vl_core`` (and, for ``read`` only, for now,
-``llama_index_qwen_vl``); nothing below imports it. Exit codes, connection flags, error printing
+This package is the top floor: it imports ``qwen_vl_core`` only; nothing below imports it. Exit codes, connection flags, error printing
 and secret scrubbing live in :mod:`qwen_vl_cli._common` and serve every subcommand.
 
 Exit codes: 0 success; 2 usage or input error (bad arguments or JSON, missing files, input
