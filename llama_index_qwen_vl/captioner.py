@@ -79,10 +79,10 @@ def node_image_sha256(node: BaseNode, policy: Any = None) -> str | None:
         return None
     try:
         image = _image(ref)
-        if ref[0] == "path":
-            if policy is not None:
-                policy.check(Path(image), label=f"image {image!r}")  # type: ignore[arg-type]
-            image = Path(image).read_bytes()  # type: ignore[arg-type]
+        if ref[0] == "path":  # opened once and checked under the policy, size first (the core's one reader)
+            from qwen_vl_core.media.local_files import file_limit, read_local
+
+            image = read_local(image, policy, label=f"image {image!r}", max_bytes=file_limit(policy, "image"))  # type: ignore[arg-type]
         data = image.encode("utf-8") if isinstance(image, str) else image
         return hashlib.sha256(data).hexdigest()
     except (OSError, ValueError):

@@ -29,21 +29,48 @@ MAX_AUTO_DPI = 300.0
 _BOUNDS_TOLERANCE = 0.02  # an embedded image must cover the page to within 2% of each side
 
 
-def open_pdf(source: Any, *, label: str, password: str | None) -> Any:
-    """An open ``PdfDocument`` for a path or bytes; typed errors that name the file and the fix."""
+def open_pdf(
+    source: Any, *, label: str, password: str | None, policy: Any = None, max_bytes: int | None = None
+) -> Any:
+    """An open ``PdfDocument`` for bytes, an open checked file
+    (:class:`~qwen_vl_core.media.local_files.LocalFile`, owned by the document from then on) or a
+    path; typed errors that name the file and the fix.
+
+    A path is never handed to PDFium (which would open it again by name): it is opened once under
+    ``policy`` (a :class:`~qwen_vl_core.media.LocalFilePolicy`; None: anywhere) and checked, refused
+    past ``max_bytes`` (default :data:`~qwen_vl_core.media.types.MAX_DOCUMENT_FILE_BYTES` or the
+    policy's ``max_file_bytes``) from its size, and PDFium reads from that descriptor.
+    """
+    import os
+
     import pypdfium2 as pdfium
 
+    from ..media.local_files import LocalFile, file_limit, open_local
+
+    if isinstance(source, (str, os.PathLike)):
+        limit = max_bytes if max_bytes is not None else file_limit(policy, "document")
+        source = open_local(source, policy, label=f"PDF {label!r}", max_bytes=limit)
+    local = source if isinstance(source, LocalFile) else None
+    if local is not None:
+        if max_bytes is not None:
+            local.limit(max_bytes)
+        source = local.file
+        source.seek(0)
     try:
         with PDFIUM_LOCK:
-            pdf = pdfium.PdfDocument(source, password=password)
+            pdf = pdfium.PdfDocument(source, password=password, autoclose=local is not None)
     except pdfium.PdfiumError as exc:
+        if local is not None:
+            local.close()
         text = str(exc)
         if "password" in text.lower():
             hint = "pass password=..." if password is None else "the password given is wrong"
             raise InputValidationError(f"PDF {label!r} is encrypted; {hint}") from exc
         raise InputValidationError(f"PDF {label!r} cannot be opened: {text} (damaged or not a PDF)") from exc
-    except FileNotFoundError as exc:
-        raise InputValidationError(f"PDF {label!r} does not exist") from exc
+    except BaseException:
+        if local is not None:
+            local.close()
+        raise
     return pdf
 
 

@@ -33,7 +33,10 @@ PageFormat = Literal["jpeg", "png"]
 @dataclass(frozen=True)
 class PageTask:
     """What to load for one page. ``data`` (bytes) or ``path`` (a local file) holds the file;
-    ``url`` is a remote image, passed to the model by URL and never downloaded."""
+    ``url`` is a remote image, passed to the model by URL and never downloaded. A ``path`` is read
+    under ``policy`` (a :class:`~qwen_vl_core.media.LocalFilePolicy`; None: anywhere), opened once
+    and checked wherever the task runs (this process or a render process), at most ``max_bytes``
+    (None: the policy's or the documented default for the kind)."""
 
     kind: Literal["image", "tiff", "pdf", "url"]
     label: str
@@ -45,6 +48,8 @@ class PageTask:
     budget_pixels: int = 2560 * 32 * 32
     dpi: float | None = None
     page_format: PageFormat = "jpeg"
+    policy: Any = None
+    max_bytes: int | None = None
 
     def __repr__(self) -> str:  # never dump a file's bytes into logs
         return f"PageTask(kind={self.kind!r}, label={self.label!r}, index={self.index})"
@@ -87,12 +92,23 @@ def encode_page(image: Any, page_format: PageFormat) -> tuple[bytes, str]:
     return buf.getvalue(), "image/jpeg"
 
 
+def _limit(task: PageTask) -> int:
+    from ..media.local_files import file_limit
+
+    if task.max_bytes is not None:
+        return task.max_bytes
+    return file_limit(task.policy, "image" if task.kind == "image" else "document")
+
+
 def _read(task: PageTask) -> bytes:
+    """The task's file: its bytes, or its path opened once, checked and read (bounded)."""
     if task.data is not None:
         return task.data
+    from ..media.local_files import read_local
+
     assert task.path is not None
-    with open(task.path, "rb") as fh:
-        return fh.read()
+    what = "TIFF" if task.kind == "tiff" else "image"
+    return read_local(task.path, task.policy, label=f"{what} {task.label!r}", max_bytes=_limit(task))
 
 
 def _tiff_frame(task: PageTask) -> Prepared:
@@ -117,18 +133,19 @@ def _fit(width: int, height: int, budget: int) -> tuple[int, int]:
 
 
 # A worker process keeps the last few documents it rendered from open.
-_OPEN: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+_OPEN: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _KEEP_OPEN = 4
 
 
 def _document(task: PageTask) -> Any:
+    """The task's PDF in this (worker) process: opened once under the task's policy, checked."""
     assert task.path is not None
-    key = (task.path, task.password)
+    key = (task.path, task.password, task.policy, task.max_bytes)
     pdf = _OPEN.get(key)
     if pdf is not None:
         _OPEN.move_to_end(key)
         return pdf
-    pdf = open_pdf(task.path, label=task.label, password=task.password)
+    pdf = open_pdf(task.path, label=task.label, password=task.password, policy=task.policy, max_bytes=_limit(task))
     _OPEN[key] = pdf
     while len(_OPEN) > _KEEP_OPEN:
         _, old = _OPEN.popitem(last=False)

@@ -17,6 +17,8 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from ..errors import InputValidationError
+from ..media.local_files import file_limit, open_local
+from ..media.types import megabytes
 from .pdf import PDFIUM_LOCK, embedded_jpeg, open_pdf
 from .prepare import PageTask, Prepared, prepare_page
 
@@ -146,60 +148,105 @@ class RenderSettings:
     password: str | None = None
 
 
-def _read(path: str, fs: Any, limit: int | None = None) -> bytes:
-    if fs is not None:
-        with fs.open(path, "rb") as fh:
-            return fh.read() if limit is None else fh.read(limit)
-    with open(path, "rb") as fh:
-        return fh.read() if limit is None else fh.read(limit)
+def _read(path: str, fs: Any, limit: int | None = None, *, max_bytes: int | None = None, label: str = "") -> bytes:
+    """The first ``limit`` bytes, or all of a file on ``fs`` (refused past ``max_bytes``)."""
+    with fs.open(path, "rb") as fh:
+        if limit is not None:
+            return fh.read(limit)
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise InputValidationError(
+            f"file {label or path!r} is larger than {megabytes(max_bytes)} ({max_bytes} bytes); "
+            "raise max_file_bytes to read larger files"
+        )
+    return data
 
 
 def _open(
-    item: str | bytes, label: str, fs: Any, settings: RenderSettings
+    item: str | bytes, label: str, fs: Any, settings: RenderSettings, policy: Any = None
 ) -> tuple[PageTask, int, _OpenDocument | None]:
-    """The file's first page task, its page count and, for a PDF, the open document."""
-    local = fs is None and isinstance(item, str)
-    data = item if isinstance(item, bytes) else None
-    head = data[:8] if data is not None else _read(item, fs, 8)  # type: ignore[arg-type]
+    """The file's first page task, its page count and, for a PDF, the open document.
+
+    A local path is opened once and checked (:func:`~qwen_vl_core.media.local_files.open_local`);
+    its kind is sniffed from that descriptor and its size checked for the kind before anything
+    else is read; a PDF is read by PDFium from that same descriptor. A page that is read later
+    (an image, a TIFF frame, a PDF page in a render process) is opened and checked the same way.
+    """
     base = PageTask(
         kind="image",
         label=label,
-        path=item if local else None,  # type: ignore[arg-type]
         budget_pixels=settings.budget_pixels,
         dpi=settings.dpi,
         page_format=settings.page_format,  # type: ignore[arg-type]
         password=settings.password,
     )
+    if fs is None and isinstance(item, str):
+        return _open_local(item, label, settings, policy, base)
+    data = item if isinstance(item, bytes) else None
+    head = data[:8] if data is not None else _read(item, fs, 8)  # type: ignore[arg-type]
     is_pdf = head.startswith(b"%PDF-") or (not head and PurePath(label).suffix.lower() in PDF_SUFFIXES)
+    if data is None:
+        kind = "document" if is_pdf or head.startswith(_TIFF_MAGIC) else "image"
+        data = _read(item, fs, max_bytes=file_limit(policy, kind), label=label)  # type: ignore[arg-type]
     if is_pdf:
-        if data is None and not local:
-            data = _read(item, fs)  # type: ignore[arg-type]
-        pdf = open_pdf(item if local else data, label=label, password=settings.password)
-        with PDFIUM_LOCK:
-            total = len(pdf)
-            if total == 0:
-                pdf.close()
-                raise InputValidationError(f"PDF {label!r} has no pages")
-            first = pdf[0]
-            try:
-                scanned = embedded_jpeg(first, settings.budget_pixels, settings.dpi, read=False) is not None
-            finally:
-                first.close()
+        pdf = open_pdf(data, label=label, password=settings.password)
+        total, scanned = _count_pages(pdf, label, settings)
         return replace(base, kind="pdf"), total, _OpenDocument(pdf, total, scanned)
-    if data is None and not local:
-        data = _read(item, fs)  # type: ignore[arg-type]
     if head.startswith(_TIFF_MAGIC):
-        from PIL import Image
-
-        source: Any = BytesIO(data) if data is not None else item
-        try:
-            with Image.open(source) as img:
-                frames = getattr(img, "n_frames", 1)
-        except Exception as exc:
-            raise InputValidationError(f"TIFF {label!r} cannot be read ({exc})") from exc
+        frames = _tiff_frames(BytesIO(data), label)
         if frames > 1:
             return replace(base, kind="tiff", data=data), frames, None
     return replace(base, data=data), 1, None
+
+
+def _open_local(
+    item: str, label: str, settings: RenderSettings, policy: Any, base: PageTask
+) -> tuple[PageTask, int, _OpenDocument | None]:
+    local = open_local(item, policy, label=f"file {item!r}")
+    try:
+        head = local.head(8)
+        doc_limit = file_limit(policy, "document")
+        base = replace(base, path=item, policy=policy)
+        if head.startswith(b"%PDF-") or (not head and PurePath(label).suffix.lower() in PDF_SUFFIXES):
+            local.limit(doc_limit)
+            pdf = open_pdf(local, label=label, password=settings.password)  # the document owns the file now
+            local = None
+            total, scanned = _count_pages(pdf, label, settings)
+            return replace(base, kind="pdf", max_bytes=doc_limit), total, _OpenDocument(pdf, total, scanned)
+        if head.startswith(_TIFF_MAGIC):
+            local.limit(doc_limit)
+            frames = _tiff_frames(local.file, label)
+            return replace(base, kind="tiff" if frames > 1 else "image", max_bytes=doc_limit), frames, None
+        image_limit = file_limit(policy, "image")
+        local.limit(image_limit)  # refused now, from its size, rather than when its page is read
+        return replace(base, max_bytes=image_limit), 1, None
+    finally:
+        if local is not None:
+            local.close()
+
+
+def _count_pages(pdf: Any, label: str, settings: RenderSettings) -> tuple[int, bool]:
+    with PDFIUM_LOCK:
+        total = len(pdf)
+        if total == 0:
+            pdf.close()
+            raise InputValidationError(f"PDF {label!r} has no pages")
+        first = pdf[0]
+        try:
+            scanned = embedded_jpeg(first, settings.budget_pixels, settings.dpi, read=False) is not None
+        finally:
+            first.close()
+    return total, scanned
+
+
+def _tiff_frames(file: Any, label: str) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(file) as img:
+            return getattr(img, "n_frames", 1)
+    except Exception as exc:
+        raise InputValidationError(f"TIFF {label!r} cannot be read ({exc})") from exc
 
 
 def iter_pages(
@@ -212,7 +259,7 @@ def iter_pages(
 ) -> Iterator[PageRef | FileFailure]:
     """Pages in file order. Files that cannot be opened come out as :class:`FileFailure`.
 
-    ``policy`` (a :class:`qwen_vl_core.media.LocalFilePolicy`) is checked for local files first.
+    ``policy`` (a :class:`qwen_vl_core.media.LocalFilePolicy`) applies to every read of a local file.
     ``opened`` collects open documents so the caller can close them if it stops early.
     """
     files = list(files)
@@ -226,9 +273,7 @@ def iter_pages(
         else:
             label, name = item, PurePath(item).name
         try:
-            if policy is not None and fs is None and isinstance(item, str):
-                policy.check(Path(item), label=f"file {item!r}")
-            task, total, document = _open(item, label, fs, settings)
+            task, total, document = _open(item, label, fs, settings, policy)
         except FileNotFoundError:
             yield FileFailure(label, InputValidationError(f"no such file: {label!r}"), index)
             continue

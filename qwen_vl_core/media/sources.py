@@ -2,7 +2,8 @@
 
 Forms: ``http(s)://`` and ``oss://`` URLs (passed through, never downloaded), ``data:`` URLs,
 local paths (``str`` / ``os.PathLike``), ``file://`` URIs, ``bytes`` / ``bytearray`` /
-``memoryview`` and ``PIL.Image.Image``. Local paths pass the :class:`LocalFilePolicy` first.
+``memoryview`` and ``PIL.Image.Image``. Local paths are opened once and checked against the
+:class:`LocalFilePolicy` for what was opened (:func:`.local_files.open_local`), size first.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import base64
 import binascii
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,9 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
 from ..errors import InputValidationError
+from .local_files import file_limit, open_local
 from .policy import LocalFilePolicy
+from .types import megabytes
 
 __all__ = ["Loaded", "load_source", "is_remote_url", "is_pil_image", "decode_data_url", "display_url", "megabytes"]
 
@@ -57,13 +59,6 @@ def display_url(url: str) -> str:
     return url if len(url) <= _MAX_DISPLAY else url[: _MAX_DISPLAY - 3] + "..."
 
 
-def megabytes(n: int) -> str:
-    """``n`` bytes as ``"12.3 MB"`` / ``"10 MB"`` (MB = 1024 * 1024 bytes, as DashScope counts)."""
-    value, unit = (n / 1048576, "MB") if n >= 104858 else (n / 1024, "KB")
-    text = f"{value:.1f}"
-    return f"{text[:-2] if text.endswith('.0') else text} {unit}"
-
-
 def load_source(
     value: Any,
     *,
@@ -75,7 +70,8 @@ def load_source(
 ) -> Loaded:
     """Load ``value`` for a ``what`` input ("image", "video", "frame 3").
 
-    Files larger than ``max_file_bytes`` are refused from their size, before reading.
+    A local file larger than ``max_file_bytes`` (and than the policy's ``max_file_bytes``; without
+    either, :data:`~.types.MAX_IMAGE_FILE_BYTES`) is refused from its size, before reading.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -161,28 +157,15 @@ def _load_path(
     too_big_hint: str,
 ) -> Loaded:
     named = f"{what} {shown!r}"
-    resolved = policy.check(path, label=named)
-    try:
-        info = resolved.stat()
-    except FileNotFoundError:
-        where = f" (looked for {str(resolved)!r})" if not path.is_absolute() else ""
-        raise InputValidationError(f"{named}: no such file{where}") from None
-    except (OSError, ValueError) as exc:
-        raise InputValidationError(f"{named}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise InputValidationError(f"{named} is a directory, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        raise InputValidationError(f"{named} is not a regular file")
-    if max_file_bytes is not None and info.st_size > max_file_bytes:
-        raise InputValidationError(
-            f"{named} is {megabytes(info.st_size)}; {too_big_hint or f'the limit is {megabytes(max_file_bytes)}'}"
-        )
-    try:
-        data = resolved.read_bytes()
-    except PermissionError:
-        raise InputValidationError(f"{named} is not readable (permission denied)") from None
-    except OSError as exc:
-        raise InputValidationError(f"{named}: cannot be read ({exc.strerror or exc})") from exc
+    if max_file_bytes is None:
+        limit, hint = file_limit(policy, "image"), ""
+    elif policy.max_file_bytes is not None and policy.max_file_bytes < max_file_bytes:
+        limit, hint = policy.max_file_bytes, ""
+    else:
+        limit, hint = max_file_bytes, too_big_hint
+    with open_local(path, policy, label=named, max_bytes=limit, too_big_hint=hint) as local:
+        data = local.read()
+        filename = local.name
     if not data:
         raise InputValidationError(f"{named} is empty (0 bytes)")
-    return Loaded(source=shown, data=data, filename=resolved.name)
+    return Loaded(source=shown, data=data, filename=filename)

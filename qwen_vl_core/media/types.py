@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..tokens import VIDEO_MAX_FRAMES, VIDEO_MIN_FRAMES
@@ -15,29 +15,63 @@ __all__ = [
     "MAX_DATA_URL_BYTES",
     "MAX_IMAGE_BYTES",
     "MAX_VIDEO_UPLOAD_BYTES",
+    "MAX_IMAGE_FILE_BYTES",
+    "MAX_DOCUMENT_FILE_BYTES",
     "MIN_SIDE_PX",
     "MAX_ASPECT_RATIO",
     "MIN_FRAMES",
     "MAX_FRAMES",
+    "megabytes",
 ]
 
 MAX_DATA_URL_BYTES = 10 * 1024 * 1024  # server: "max bytes per data-uri item : 10485760"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # one image (or frame) as sent
 MAX_VIDEO_UPLOAD_BYTES = 100 * 1024 * 1024  # a local video through temporary storage
+#: A local image (or video frame) file read to be checked and downscaled: a larger file is refused
+#: from its size, before a byte of it is read (``max_file_bytes`` changes it).
+MAX_IMAGE_FILE_BYTES = 100 * 1024 * 1024
+#: A PDF or TIFF file read by the document pipeline: a larger file is refused from its size, before
+#: it is read or parsed (``max_file_bytes`` changes it).
+MAX_DOCUMENT_FILE_BYTES = 512 * 1024 * 1024
 MIN_SIDE_PX = 10  # each side must be MORE than this
 MAX_ASPECT_RATIO = 200  # long side / short side, at most
 MIN_FRAMES = VIDEO_MIN_FRAMES
 MAX_FRAMES = VIDEO_MAX_FRAMES
 
 
+def megabytes(n: int) -> str:
+    """``n`` bytes as ``"12.3 MB"`` / ``"10 MB"`` (MB = 1024 * 1024 bytes, as DashScope counts)."""
+    if n >= 1024**3:
+        value, unit = n / 1024**3, "GB"
+    elif n >= 104858:
+        value, unit = n / 1048576, "MB"
+    else:
+        value, unit = n / 1024, "KB"
+    text = f"{value:.1f}"
+    return f"{text[:-2] if text.endswith('.0') else text} {unit}"
+
+
 @dataclass(frozen=True)
 class MediaOptions:
-    """How local media are prepared: downscale, upload of large files, local-file policy."""
+    """How local media are prepared: downscale, upload of large files, local-file policy.
+
+    ``max_file_bytes`` is the largest local file read, in bytes; None keeps the defaults
+    (:data:`MAX_IMAGE_FILE_BYTES` for an image or frame, :data:`MAX_DOCUMENT_FILE_BYTES` for a PDF or
+    TIFF in the document pipeline; a local video stays within :data:`MAX_VIDEO_UPLOAD_BYTES`). It is
+    carried by the policy, which every local read goes through (``policy.max_file_bytes``).
+    """
 
     resize: bool = True
     upload: bool = True
     policy: LocalFilePolicy = LocalFilePolicy()
     max_data_url_bytes: int = MAX_DATA_URL_BYTES
+    max_file_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_file_bytes is None:
+            object.__setattr__(self, "max_file_bytes", self.policy.max_file_bytes)
+        elif self.policy.max_file_bytes != self.max_file_bytes:
+            object.__setattr__(self, "policy", replace(self.policy, max_file_bytes=self.max_file_bytes))
 
 
 @dataclass

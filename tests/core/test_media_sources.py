@@ -155,10 +155,12 @@ def test_raw_base64_string_gets_a_hint():
 
 
 def test_unreadable_file(png_file: Path, monkeypatch):
-    def deny(self):
+    import qwen_vl_core.media.local_files as local_files
+
+    def deny(path, flags, *args):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", deny)  # chmod 0 does not stop root
+    monkeypatch.setattr(local_files.os, "open", deny)  # chmod 0 does not stop root
     with pytest.raises(InputValidationError, match=r"image '.*scan page\.png' is not readable \(permission denied\)"):
         resolve_image(png_file)
 
@@ -233,8 +235,9 @@ def test_symlink_escaping_the_allowed_dir(tmp_path: Path):
     link = allowed / "innocent.png"
     link.symlink_to(secret)
     options = MediaOptions(policy=LocalFilePolicy(allowed_dirs=(allowed,)))
-    with pytest.raises(InputValidationError, match=r"resolves to .*secret\.png.*outside the allowed"):
+    with pytest.raises(InputValidationError, match=r"innocent\.png' is outside the allowed") as info:
         resolve_image(link, options=options)
+    assert "secret" not in str(info.value)  # the input as given, never the link's target
     dir_link = allowed / "sub"
     dir_link.symlink_to(secret.parent, target_is_directory=True)
     with pytest.raises(InputValidationError, match="outside the allowed"):
@@ -252,10 +255,12 @@ def test_dotdot_traversal(tmp_path: Path):
 
 
 def test_policy_runs_before_the_file_is_touched(tmp_path: Path, monkeypatch):
+    import qwen_vl_core.media.local_files as local_files
+
     allowed, outside, _ = _layout(tmp_path)
     options = MediaOptions(policy=LocalFilePolicy(allowed_dirs=(allowed,)))
     calls = []
-    monkeypatch.setattr(Path, "read_bytes", lambda self: calls.append(self) or b"")
+    monkeypatch.setattr(local_files.os, "open", lambda path, *a: calls.append(path) or -1)
     with pytest.raises(InputValidationError, match="outside the allowed"):
         resolve_image(outside / "missing.png", options=options)  # not "no such file": existence not probed
     with pytest.raises(InputValidationError, match="outside the allowed"):
@@ -269,3 +274,22 @@ def test_policy_check_returns_the_resolved_path_and_normalizes_dirs(tmp_path: Pa
     assert policy.allowed_dirs == (allowed,)
     assert policy.check(allowed / "x" / ".." / "in.png") == (allowed / "in.png").resolve()
     assert LocalFilePolicy().check(Path("rel.png")) == Path.cwd().resolve() / "rel.png"
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer
+    for options in (MediaOptions(), MediaOptions(policy=LocalFilePolicy(allowed_dirs=(tmp_path,)))):
+        with pytest.raises(InputValidationError, match=r"pipe\.png' is not a regular file"):
+            resolve_image(fifo, options=options)
+
+
+def test_max_file_bytes_lives_on_the_policy(tmp_path: Path):
+    assert MediaOptions().max_file_bytes is None and MediaOptions().policy.max_file_bytes is None
+    options = MediaOptions(policy=LocalFilePolicy(max_file_bytes=10))
+    assert options.max_file_bytes == 10  # read back from the policy
+    assert MediaOptions(policy=LocalFilePolicy(max_file_bytes=10), max_file_bytes=20).policy.max_file_bytes == 20
+    with pytest.raises(ValueError, match="max_file_bytes must be a positive number"):
+        LocalFilePolicy(max_file_bytes=0)
