@@ -8,7 +8,6 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 from ..client import QwenVLClient
@@ -156,16 +155,11 @@ class PageJob:
             error=error, name=ref.name, kind=ref.kind, index=ref.index, seconds=time.perf_counter() - started,
         )  # fmt: skip
 
-    def _check_path(self, ref: PageRef) -> None:
-        if ref.check_path and ref.task.path is not None:
-            self.client.media_options.policy.check(Path(ref.task.path), label=f"image {ref.task.path!r}")
-
     def run(self, ref: PageRef | FileFailure, processes: RenderProcesses | None) -> PageResult:
         started = time.perf_counter()
         if isinstance(ref, FileFailure):
             return self._failed(ref, ref.error, started)
         try:
-            self._check_path(ref)
             prepared = ref.load(processes)
             key = self.key_for(prepared.sha256)
             if ref.known_key == key:  # the caller has this answer already
@@ -189,7 +183,6 @@ class PageJob:
             return self._failed(ref, ref.error, started)
         try:
             async with limit:
-                self._check_path(ref)
                 prepared = await asyncio.to_thread(ref.load, processes)
                 key = self.key_for(prepared.sha256)
                 if ref.known_key == key:  # the caller has this answer already

@@ -217,13 +217,10 @@ class DocumentPipeline:
             if isinstance(image, str) and image.startswith(("http://", "https://", "oss://")):
                 task = PageTask(kind="url", label=item.label, url=image)
             elif isinstance(image, str):
-                task = PageTask(kind="image", label=item.label, path=image)
+                task = PageTask(kind="image", label=item.label, path=image, policy=self.client.media_options.policy)
             else:
                 task = PageTask(kind="image", label=item.label, data=bytes(image))
-            yield PageRef(
-                item.label, item.label, 1, 1, task, index, job=item.job, check_path=task.path is not None,
-                known_key=item.known_key,
-            )  # fmt: skip
+            yield PageRef(item.label, item.label, 1, 1, task, index, job=item.job, known_key=item.known_key)
 
     def image_results(self, items: Iterable[ImageItem]) -> Iterator[PageResult]:
         """One result per image, in order (each image is one page, whatever its format)."""

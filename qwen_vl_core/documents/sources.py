@@ -77,7 +77,6 @@ class PageRef:
     index: int = 0  # position of the file in the input list (for ordering)
     document: _OpenDocument | None = field(default=None, repr=False)
     job: Any = field(default=None, repr=False)  # the caller's own item (captioner nodes)
-    check_path: bool = False  # a local path not checked against the file policy yet
     known_key: str | None = None  # see ImageItem
 
     @property
