@@ -3,11 +3,14 @@ and ``model_kwargs`` validation see of them). Pure functions over the model's se
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langchain_core.language_models import LangSmithParams
+from qwen_vl_core import get_capabilities
+from qwen_vl_core.planning import thinking_off_for_call
 from qwen_vl_core.protocol import CHAT_OPTIONS
 
 __all__ = [
@@ -77,7 +80,12 @@ def media_options(llm: Any) -> dict[str, Any]:
 
 def call_options(llm: Any, stop: list[str] | None, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """(model, core options) for one call; per-call keywords win over fields. ``model_kwargs`` the
-    core knows are options, the rest are extra body fields."""
+    core knows are options, the rest are extra body fields.
+
+    A call that needs thinking off (structured output, a forced tool call) on a model built with
+    ``enable_thinking=True`` runs with thinking off and emits one ``UserWarning`` saying so (the
+    core's :func:`~qwen_vl_core.planning.thinking_off_for_call`); ``enable_thinking=True`` passed
+    for the call itself, or a model that always thinks, is refused by the core instead."""
     call = dict(kwargs)
     call.pop("stream", None)
     model = call.pop("model", None) or llm.model
@@ -92,7 +100,28 @@ def call_options(llm: Any, stop: list[str] | None, kwargs: Mapping[str, Any]) ->
     if stop:
         options["stop"] = list(stop)
     options.update(call)  # unknown per-call options raise TypeError in the core
+    options, note = thinking_off_for_call(get_capabilities(model), options, call)
+    if note:
+        warnings.warn(f"ChatQwenVL: {note}", UserWarning, stacklevel=_caller_level())
     return model, options
+
+
+_LIBRARY_PREFIXES = ("langchain_core", "langchain_qwen_vl", "qwen_vl_core", "langsmith", "pydantic", "asyncio",
+                     "concurrent", "threading", "contextvars", "contextlib")  # fmt: skip
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside LangChain and this package (the user's
+    ``invoke`` line), so the warning points there; the outermost frame when there is none."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_LIBRARY_PREFIXES):
+            return level
+        frame = frame.f_back
+        level += 1
+    return max(1, level - 1)
 
 
 def ls_params(llm: Any, stop: list[str] | None, kwargs: Mapping[str, Any]) -> LangSmithParams:

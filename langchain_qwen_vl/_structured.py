@@ -20,7 +20,8 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ValidationError
 from pydantic.v1 import ValidationError as ValidationErrorV1
 from qwen_vl_core import InputValidationError, ModelCapabilities, get_capabilities
-from qwen_vl_core.structured import extract_json, json_schema_format
+from qwen_vl_core.structured import extract_json, json_schema_format, output_schema
+from typing_extensions import is_typeddict
 
 __all__ = [
     "structured_output",
@@ -29,6 +30,7 @@ __all__ = [
     "is_pydantic_class",
     "response_format_for",
     "JsonMessageParser",
+    "openai_tool",
     "tool_parser",
     "with_raw",
 ]
@@ -90,8 +92,26 @@ def response_format_for(schema: Any, *, strict: bool | None) -> dict[str, Any]:
                 spec["strict"] = strict
             return {"type": "json_schema", "json_schema": spec}
         return json_schema_format(schema, strict=strict)
-    fn = convert_to_openai_tool(schema)["function"]
+    fn = openai_tool(schema)["function"]
     return json_schema_format(fn.get("parameters", {}), name=fn["name"], strict=strict, description=fn.get("description"))
+
+
+def openai_tool(schema: Any, *, strict: bool | None = None) -> dict[str, Any]:
+    """LangChain's ``convert_to_openai_tool``; for a TypedDict it cannot read (``Required[...]`` /
+    ``NotRequired[...]`` fields, on any Python), the core's schema of it (Pydantic's, which also
+    takes ``typing.TypedDict`` before Python 3.12)."""
+    try:
+        return convert_to_openai_tool(schema, strict=strict)
+    except (TypeError, ValueError):
+        if not is_typeddict(schema):
+            raise
+    found = output_schema(schema)
+    fn: dict[str, Any] = {"name": found.name, "parameters": found.json_schema}
+    if found.json_schema.get("description"):
+        fn["description"] = found.json_schema["description"]
+    if strict is not None:
+        fn["strict"] = strict
+    return {"type": "function", "function": fn}
 
 
 def _message_text(result: list[Generation]) -> str:
@@ -184,13 +204,16 @@ def structured_output(
     if schema is None and method != "json_mode":
         raise ValueError(f"schema is required for method={method!r}; only json_mode works without one")
     pydantic_object = schema if is_pydantic_class(schema) else None
-    ls_format: dict[str, Any] = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+    # LangChain converts the traced schema again: give it one it can read (see openai_tool)
+    traced = openai_tool(schema) if schema is not None and is_typeddict(schema) else schema
+    ls_format: dict[str, Any] = {"kwargs": {"method": method, "strict": strict}, "schema": traced}
     if method == "function_calling":
-        tool_name = convert_to_openai_tool(schema)["function"]["name"]
+        tool_def = openai_tool(schema, strict=strict)
+        tool_name = tool_def["function"]["name"]
         # An always-thinking model cannot be forced to call a tool: ask, don't force.
         choice = None if caps.known and caps.thinking == "always" else tool_name
         bound = llm.bind_tools(
-            [schema], tool_choice=choice, strict=strict, parallel_tool_calls=False,
+            [tool_def], tool_choice=choice, strict=strict, parallel_tool_calls=False,
             ls_structured_output_format=ls_format, **kwargs,
         )  # fmt: skip
         parser: Runnable = tool_parser(schema, tool_name)

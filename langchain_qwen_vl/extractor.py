@@ -9,6 +9,7 @@ with the problems listed, up to ``max_repairs`` times. Schema handling and valid
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -74,8 +75,9 @@ class QwenVLExtractor(Runnable[Any, Any]):
         ```
 
     Args:
-        schema: a Pydantic model class (the output is an instance of it), a TypedDict class, a JSON
-            Schema dict, or the path of a ``.json`` schema file (the output is a ``dict``).
+        schema: a Pydantic model class (the output is an instance of it), a TypedDict class
+            (``typing`` or ``typing_extensions``, on every supported Python), a JSON Schema dict, or
+            the path of a ``.json`` schema file (the output is a ``dict``).
         prompt: the extraction instruction (default :data:`DEFAULT_EXTRACTION_PROMPT`); a call's
             ``{"prompt": ...}`` overrides it.
         llm: the :class:`ChatQwenVL` to use; default ``ChatQwenVL(**chat_kwargs)`` (``model``,
@@ -93,10 +95,12 @@ class QwenVLExtractor(Runnable[Any, Any]):
     ``file://`` URI, bytes, PIL image); a list of images (pages of one document, sent together in
     one request); or a dict ``{"image" | "images": ..., "prompt": "..."}``.
 
-    Thinking is off for extraction: hybrid models (``qwen3.5-plus``) get ``enable_thinking=false``;
-    an always-thinking model (``qvq-max``) or an ``llm`` with ``enable_thinking=True`` is refused
-    with a ``ValueError`` here. ``batch``/``abatch`` run items concurrently up to the config's
-    ``max_concurrency``; with ``return_exceptions=True`` a failed item is returned as its exception.
+    Thinking is off for extraction (DashScope cannot think while its output is forced): hybrid
+    models (``qwen3.5-plus``) get ``enable_thinking=false``; an ``llm`` built with
+    ``enable_thinking=True`` runs the extraction with thinking off, after one ``UserWarning`` here;
+    an always-thinking model (``qvq-max``) is refused with a ``ValueError`` here. ``batch``/``abatch``
+    run items concurrently up to the config's ``max_concurrency``; with ``return_exceptions=True`` a
+    failed item is returned as its exception.
     Every request (repairs included) is a child run of this one, so callbacks see all token usage.
     """
 
@@ -135,7 +139,12 @@ class QwenVLExtractor(Runnable[Any, Any]):
                 "use e.g. qwen3-vl-plus or qwen3.5-plus"
             )
         if self.llm.enable_thinking is True:
-            raise ValueError("QwenVLExtractor needs thinking off; the llm has enable_thinking=True")
+            warnings.warn(
+                f"QwenVLExtractor: extraction needs thinking off (DashScope cannot think while its output is "
+                f"forced): its requests to {name!r} run with thinking off, although the llm has enable_thinking=True",
+                UserWarning,
+                stacklevel=3,
+            )
         modes = caps.structured_output  # unknown models: both (permissive defaults)
         if method is None:
             if "json_schema" in modes:
@@ -182,9 +191,11 @@ class QwenVLExtractor(Runnable[Any, Any]):
         return [HumanMessage(content=parts)]
 
     def _options(self) -> dict[str, Any]:
+        # thinking off for these calls (warned once at construction): the llm's own switch and budget unset
+        off = {"enable_thinking": None, "thinking_budget": None} if self.llm.enable_thinking is True else {}
         if self.method == "json_schema":
-            return {"response_format": self.schema.response_format()}
-        return {"response_format": {"type": "json_object"}}
+            return {"response_format": self.schema.response_format(), **off}
+        return {"response_format": {"type": "json_object"}, **off}
 
     def _check(self, message: AIMessage) -> tuple[Any, list[str]]:
         result, errors = self.schema.parse(message.text)

@@ -16,7 +16,7 @@ from .errors import InputValidationError
 from .models import ModelCapabilities
 from .tools import forces_tool
 
-__all__ = ["CHAT_OPTIONS", "OCR_TASKS", "RequestPlan", "plan_request"]
+__all__ = ["CHAT_OPTIONS", "OCR_TASKS", "RequestPlan", "plan_request", "needs_thinking_off", "thinking_off_for_call"]
 
 # Options accepted by chat()/stream(); anything else is a TypeError, so typos do not vanish.
 CHAT_OPTIONS = frozenset(
@@ -80,6 +80,47 @@ def plan_request(caps: ModelCapabilities, options: Mapping[str, Any], *, stream:
     _check_sampling(options)
     native = _ocr_mode(caps, options.get("ocr_task"), mixed=bool(options.get("tools")) or structured)
     return RequestPlan(native, _wire_stream(caps, stream, thinking_on), send_thinking, thinking_on)
+
+
+def needs_thinking_off(options: Mapping[str, Any]) -> str | None:
+    """Why a call with these options cannot think (JSON output, or a forced tool call with tools
+    bound), or ``None`` when it can. The reason is worded for messages."""
+    rf = options.get("response_format")
+    if isinstance(rf, Mapping) and rf.get("type") in ("json_schema", "json_object"):
+        return "structured output (response_format)"
+    if options.get("tools") and forces_tool(options.get("tool_choice")):
+        return "a forced tool call (tool_choice)"
+    return None
+
+
+def thinking_off_for_call(
+    caps: ModelCapabilities, options: Mapping[str, Any], per_call: Mapping[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The adapters' rule for thinking set as a default on a model object (a field, not this call).
+
+    DashScope cannot think while producing JSON output or a forced tool call. When ``options``
+    (defaults merged with this call's ``per_call`` options) need thinking off, an
+    ``enable_thinking=True`` that did not come from ``per_call`` is dropped for this call, and so
+    is a default ``thinking_budget``; :func:`plan_request` then turns thinking off (hybrid models).
+    Returns the options to send and a note saying what was turned off (``None`` when nothing
+    was). Left as they are, for :func:`plan_request` to refuse: ``enable_thinking=True`` given
+    for this very call, a model that always thinks, and a model with no thinking mode.
+    """
+    why = needs_thinking_off(options)
+    if why is None or (caps.known and caps.thinking in ("always", "never")):
+        return dict(options), None
+    if per_call.get("enable_thinking") is not None:
+        return dict(options), None
+    out = dict(options)
+    if per_call.get("thinking_budget") is None:
+        out.pop("thinking_budget", None)
+    if out.get("enable_thinking") is not True:
+        return out, None
+    out.pop("enable_thinking")
+    return out, (
+        f"{why} needs thinking off (DashScope cannot think while its output is forced): thinking is "
+        f"turned off for this call of {caps.name!r}, although enable_thinking=True is set"
+    )
 
 
 def _check_option_names(options: Mapping[str, Any]) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +27,7 @@ __all__ = [
     "load_json_object",
     "OutputSchema",
     "output_schema",
+    "pydantic_typeddict",
     "schema_prompt",
     "repair_prompt",
 ]
@@ -190,12 +193,12 @@ class OutputSchema:
                 return self.target.parse_obj(value), []
             except ValidationErrorV1 as exc:
                 return None, _pydantic_problems(exc.errors())
-        from pydantic import TypeAdapter, ValidationError
+        from pydantic import ValidationError
 
         try:
             if self.kind == "pydantic":
                 return self.target.model_validate(value), []
-            return TypeAdapter(self.target).validate_python(value), []
+            return _type_adapter(self.target).validate_python(value), []
         except ValidationError as exc:
             return None, _pydantic_problems(exc.errors())
 
@@ -226,15 +229,119 @@ def output_schema(schema: Any) -> OutputSchema:
         if issubclass(schema, BaseModelV1):
             return OutputSchema("pydantic_v1", schema.schema(), schema.__name__, schema)
         if is_typeddict(schema):
-            from pydantic import PydanticUserError, TypeAdapter
+            from pydantic import PydanticUserError
 
             try:
-                json_schema = TypeAdapter(schema).json_schema()
+                json_schema = _type_adapter(schema).json_schema()
             except PydanticUserError as exc:
                 raise InputValidationError(f"TypedDict {schema.__name__}: {exc}") from None
             return OutputSchema("typeddict", json_schema, schema.__name__, schema)
     json_schema = load_json_schema(schema)
     return OutputSchema("json_schema", json_schema, _NAME.sub("_", str(json_schema.get("title") or "output"))[:64])
+
+
+# ------------------------------------------------------------------------------ typing.TypedDict
+
+
+@lru_cache(maxsize=128)
+def _type_adapter(typeddict: Any) -> Any:
+    """Pydantic's ``TypeAdapter`` of a TypedDict (of its :func:`pydantic_typeddict` form), built once."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(pydantic_typeddict(typeddict))
+
+
+def pydantic_typeddict(cls: Any) -> Any:
+    """A TypedDict that Pydantic accepts on every supported Python.
+
+    Before Python 3.12 Pydantic refuses ``typing.TypedDict`` ("use typing_extensions.TypedDict"),
+    which is what most users write. Such a class (and every ``typing.TypedDict`` in its field
+    types, nested in lists, unions, ``Annotated``, ...) is rebuilt as an equal
+    ``typing_extensions.TypedDict``: same name, docstring, module, fields and required keys.
+    Anything else (and everything on Python 3.12+) is returned as it is.
+    """
+    if sys.version_info >= (3, 12):
+        return cls
+    return _convert_type(cls, {})
+
+
+def _markers(name: str) -> tuple[Any, ...]:
+    import typing
+
+    import typing_extensions as te
+
+    return tuple({getattr(te, name), getattr(typing, name, getattr(te, name))})  # typing's from Python 3.11
+
+
+_REQUIRED = _markers("Required")
+_NOT_REQUIRED = _markers("NotRequired")
+
+
+def _is_typing_typeddict(tp: Any) -> bool:
+    return isinstance(tp, type) and type(tp).__module__ == "typing" and type(tp).__name__ == "_TypedDictMeta"
+
+
+def _convert_type(tp: Any, seen: dict[Any, Any]) -> Any:
+    import types
+    import typing
+
+    import typing_extensions as te
+
+    if _is_typing_typeddict(tp):
+        return _convert_typeddict(tp, seen)
+    args = te.get_args(tp)
+    if not args or te.get_origin(tp) is te.Literal:
+        return tp
+    new_args = tuple(_convert_type(a, seen) for a in args)
+    if all(a is b for a, b in zip(args, new_args)):
+        return tp
+    origin = te.get_origin(tp)
+    if origin is te.Annotated:
+        return te.Annotated[(new_args[0], *tp.__metadata__)]
+    if isinstance(tp, types.UnionType) or origin is typing.Union:
+        return typing.Union[new_args]
+    if isinstance(tp, types.GenericAlias):
+        return types.GenericAlias(origin, new_args)
+    if hasattr(tp, "copy_with"):  # typing.List[X], typing.Dict[K, V], Required[X], ...
+        return tp.copy_with(new_args)
+    return tp
+
+
+def _convert_typeddict(cls: Any, seen: dict[Any, Any]) -> Any:
+    import typing
+
+    import typing_extensions as te
+
+    if cls in seen:
+        if seen[cls] is None:
+            raise InputValidationError(
+                f"TypedDict {cls.__name__} refers to itself; on Python < 3.12 declare it with "
+                "typing_extensions.TypedDict"
+            )
+        return seen[cls]
+    seen[cls] = None
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception as exc:  # an unresolvable forward reference
+        raise InputValidationError(f"TypedDict {cls.__name__}: cannot read its fields ({exc})") from None
+    fields = {}
+    for name, tp in hints.items():
+        # an explicit Required[] / NotRequired[] wins: with postponed annotations (PEP 563) Python
+        # before 3.12 cannot see it when it builds __required_keys__
+        required = name in cls.__required_keys__
+        while te.get_origin(tp) in _REQUIRED + _NOT_REQUIRED:
+            required = te.get_origin(tp) in _REQUIRED
+            tp = te.get_args(tp)[0]
+        tp = _convert_type(tp, seen)
+        fields[name] = te.Required[tp] if required else te.NotRequired[tp]
+    new = te.TypedDict(cls.__name__, fields)  # type: ignore[operator]
+    new.__doc__ = cls.__doc__
+    new.__module__ = cls.__module__
+    new.__qualname__ = getattr(cls, "__qualname__", cls.__name__)
+    if hasattr(cls, "__pydantic_config__"):
+        new.__pydantic_config__ = cls.__pydantic_config__
+    seen[cls] = new
+    return new
 
 
 def _pydantic_problems(errors: Sequence[Mapping[str, Any]], limit: int = 10) -> list[str]:

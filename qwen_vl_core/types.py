@@ -74,6 +74,13 @@ class ChatDelta:
     request_id: str | None = None
     partial: bool = False
 
+    @property
+    def answers(self) -> bool:
+        """Whether this delta is part of an answer: text, reasoning, a tool-call fragment or a
+        finish reason (not a role-only, usage-only or keep-alive chunk). A stream in which no
+        delta answers carried no answer at all."""
+        return bool(self.text or self.reasoning or self.tool_calls or self.finish_reason)
+
 
 class StreamAccumulator:
     """The one stream folder (client, CLI and both adapters): deltas in, one :class:`ChatResult` out.

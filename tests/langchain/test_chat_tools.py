@@ -159,10 +159,20 @@ def test_forced_tool_on_a_thinking_default_model_turns_thinking_off(dashscope) -
     assert reply.tool_calls[0]["name"] == "add"
 
 
-def test_forced_tool_with_explicit_thinking_is_refused(dashscope) -> None:
-    llm = make_model(dashscope, enable_thinking=True).bind_tools([add], tool_choice="any")
+def test_forced_tool_on_a_model_built_with_thinking_turns_it_off_with_a_warning(dashscope) -> None:
+    llm = make_model(dashscope, enable_thinking=True, thinking_budget=200).bind_tools([add], tool_choice="any")
+    with pytest.warns(UserWarning, match=r"forced tool call \(tool_choice\) needs thinking off") as caught:
+        reply = llm.invoke("1+1")
+    assert len(caught) == 1
+    assert reply.tool_calls[0]["name"] == "add"
+    body = dashscope.last_body
+    assert body["tool_choice"] == "required" and "enable_thinking" not in body and "thinking_budget" not in body
+
+
+def test_forced_tool_with_thinking_asked_for_in_the_call_is_refused(dashscope) -> None:
+    llm = make_model(dashscope).bind_tools([add], tool_choice="any")
     with pytest.raises(InputValidationError, match="needs thinking off"):
-        llm.invoke("1+1")
+        llm.invoke("1+1", enable_thinking=True)
     assert dashscope.chat_requests == []
 
 
@@ -248,8 +258,17 @@ def test_structured_output_on_a_thinking_default_model_sends_thinking_off(dashsc
         assert isinstance(out, Receipt if schema else dict), method
 
 
-def test_structured_output_with_explicit_thinking_is_refused(dashscope) -> None:
+def test_structured_output_on_a_model_built_with_thinking_turns_it_off_with_a_warning(dashscope) -> None:
+    dashscope.responder = smart_reply
     structured = make_model(dashscope, enable_thinking=True).with_structured_output(Receipt)
+    with pytest.warns(UserWarning, match=r"structured output \(response_format\) needs thinking off") as caught:
+        out = structured.invoke("x")
+    assert len(caught) == 1 and isinstance(out, Receipt)
+    assert "enable_thinking" not in dashscope.last_body  # qwen3-vl-plus: off by default, so not sent
+
+
+def test_structured_output_with_thinking_asked_for_in_the_call_is_refused(dashscope) -> None:
+    structured = make_model(dashscope).with_structured_output(Receipt, enable_thinking=True)  # bound to the calls
     with pytest.raises(InputValidationError, match="needs thinking off"):
         structured.invoke("x")
     assert dashscope.chat_requests == []

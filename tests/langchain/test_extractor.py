@@ -364,7 +364,6 @@ def test_thinking_is_turned_off_when_streaming_too(dashscope) -> None:
         ({"model": "qvq-max"}, "always thinks"),
         ({"model": "qwen3-vl-235b-a22b-thinking"}, "always thinks"),
         ({"model": "acme-vl-thinking"}, "always thinks"),  # unknown, but named as a thinking-only model
-        ({"model": "qwen3-vl-plus", "enable_thinking": True}, "enable_thinking=True"),
         ({"model": "qwen-vl-ocr"}, "has no structured (JSON) output"),
     ],
 )
