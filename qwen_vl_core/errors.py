@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,13 +28,64 @@ __all__ = [
     "APITimeoutError",
     "APIConnectionError",
     "IncompleteStreamError",
+    "EmptyResponseError",
+    "ResponseTooLargeError",
     "error_from_response",
     "error_from_payload",
+    "register_secret",
+    "scrub_secrets",
 ]
 
 
+# ---------------------------------------------------------------- secrets never kept in errors
+
+_MIN_SECRET = 8  # shorter values are not keys, and scrubbing them would mangle ordinary text
+_secrets: tuple[str, ...] = ()  # replaced whole (never mutated), so readers need no lock
+_secrets_lock = threading.Lock()
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+_REDACTED = "***"
+
+
+def register_secret(value: Any) -> None:
+    """Remember a secret (an API key) so that no error this package builds carries it.
+
+    :func:`qwen_vl_core.config.find_api_key` registers every key it returns; values shorter than
+    8 characters are ignored. Registered values live in this process only.
+    """
+    global _secrets
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    if not isinstance(value, str) or len(value) < _MIN_SECRET or value in _secrets:
+        return
+    with _secrets_lock:
+        if value not in _secrets:
+            _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
+
+
+def scrub_secrets(value: Any) -> Any:
+    """``value`` with every registered secret, and any ``Bearer <token>``, replaced by ``***``:
+    strings, and the strings inside dicts, lists and tuples (a parsed error body). Other values
+    are returned as they are."""
+    if isinstance(value, str):
+        for secret in _secrets:
+            if secret in value:
+                value = value.replace(secret, _REDACTED)
+        return _BEARER.sub(lambda m: m.group(1) + _REDACTED, value)
+    if isinstance(value, Mapping):
+        return {scrub_secrets(k): scrub_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_secrets(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(scrub_secrets(v) for v in value)
+    return value
+
+
 class QwenVLError(Exception):
-    """Base class of every error this package raises."""
+    """Base class of every error this package raises.
+
+    ``message`` and ``body`` are scrubbed of registered secrets (see :func:`register_secret`), so
+    a server that echoes the API key back does not put it in an exception, a log or a traceback.
+    """
 
     def __init__(
         self,
@@ -44,12 +96,13 @@ class QwenVLError(Exception):
         request_id: str | None = None,
         body: Any = None,
     ) -> None:
+        message = scrub_secrets(message)
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.request_id = request_id
-        self.body = body
+        self.body = scrub_secrets(body)
 
     def __str__(self) -> str:
         extra = [
@@ -60,7 +113,8 @@ class QwenVLError(Exception):
         return f"{self.message} ({', '.join(extra)})" if extra else self.message
 
     def __reduce__(self):  # keep errors picklable (multiprocessing, LangChain tracing)
-        return (_rebuild, (type(self), self.message, self.status, self.code, self.request_id))
+        extra = {name: self.__dict__[name] for name in ("retry_after", "limit") if name in self.__dict__}
+        return (_rebuild, (type(self), self.message, self.status, self.code, self.request_id), extra or None)
 
 
 def _rebuild(cls, message, status, code, request_id):
@@ -77,6 +131,9 @@ class ConfigurationError(QwenVLError, ValueError):
 
 class APIError(QwenVLError):
     """The server answered with an error."""
+
+    retry_after: float | None = None
+    """Seconds the server asked to wait before trying again (``Retry-After`` / ``retry-after-ms``), if it said."""
 
 
 class BadRequestError(APIError):
@@ -100,7 +157,11 @@ class NotFoundError(APIError):
 
 
 class RateLimitError(APIError):
-    """HTTP 429: throttled; retried with backoff before it reaches you."""
+    """HTTP 429: throttled; retried with backoff before it reaches you.
+
+    ``retry_after`` holds the server's wait in seconds when it sent one. A wait longer than the client's
+    ``max_retry_wait`` is not slept through: the error is raised at once, so the caller can schedule.
+    """
 
 
 class ServerError(APIError):
@@ -117,6 +178,21 @@ class APITimeoutError(APIConnectionError):
 
 class IncompleteStreamError(APIConnectionError):
     """A stream ended before ``[DONE]`` or a finish reason: the answer would be truncated."""
+
+
+class ResponseTooLargeError(APIError):
+    """The answer exceeded the client's size limit: a JSON body or one stream event over
+    ``max_response_bytes``, or a whole stream over ``max_stream_bytes`` (``limit`` holds the limit).
+    Nothing more was read, and the request is not resent."""
+
+    limit: int | None = None
+
+
+class EmptyResponseError(APIError):
+    """A successful (HTTP 200) answer that holds no answer: a message with no content (``null``),
+    no tool calls and no reasoning. A protocol fault, not a model that chose to say nothing (an
+    empty string is returned as empty text). Carries the ``request_id``; not retried (the server
+    may have billed it)."""
 
 
 _CODE_CLASSES: dict[str, type[APIError]] = {

@@ -19,6 +19,7 @@ from qwen_vl_core import (
     RateLimitError,
     ServerError,
 )
+from qwen_vl_core.errors import ResponseTooLargeError
 from qwen_vl_core.transport import RetryPolicy, Transport, _retry_after
 
 URL = "http://dashscope.test/compatible-mode/v1/chat/completions"
@@ -123,7 +124,7 @@ def test_other_4xx_are_not_retried(stream):
 def test_connection_errors_are_retried_then_typed(stream):
     script = Script(httpx.ConnectError("refused"), ok(stream))
     assert call(sync_transport(script), stream) == expected(stream)
-    script = Script(httpx.ConnectError("a"), httpx.ReadTimeout("b"), httpx.ReadTimeout("c"))
+    script = Script(httpx.ConnectError("a"), httpx.ConnectTimeout("b"), httpx.WriteTimeout("c"))
     with pytest.raises(APITimeoutError, match="timed out"):
         call(sync_transport(script), stream)
     assert len(script.requests) == 3
@@ -147,10 +148,118 @@ def test_retry_waits_honour_the_server(monkeypatch):
 def test_retry_after_hints():
     assert _retry_after({"retry-after-ms": "100"}) == 0.1
     assert _retry_after({"retry-after": "2"}) == 2.0
-    assert _retry_after({"retry-after": "3600"}) is None  # beyond the cap: our own backoff applies
+    assert _retry_after({"retry-after": "3600"}) == 3600.0  # read as given; max_retry_wait decides
     assert _retry_after({"retry-after": "soon"}) is None  # neither seconds nor an HTTP date
+    assert _retry_after({"retry-after": "abc"}) is None
+    assert _retry_after({"retry-after": "Wed, 99 Foo 2015 07:28:00 GMT"}) is None  # a malformed date
     assert _retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None  # in the past
+    assert _retry_after({"retry-after": "inf"}) is None and _retry_after({"retry-after": "nan"}) is None
+    assert _retry_after({"retry-after-ms": "junk", "retry-after": "3"}) == 3.0
     assert _retry_after({}) is None
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_a_wait_above_max_retry_wait_is_raised_at_once_with_retry_after(stream, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("qwen_vl_core.transport.time.sleep", waits.append)
+    script = Script(error(429, **{"retry-after": "90"}), ok(stream))
+    with pytest.raises(RateLimitError, match="max_retry_wait=60") as info:
+        call(sync_transport(script, RetryPolicy(max_retries=2)), stream)
+    assert info.value.retry_after == 90.0 and len(script.requests) == 1 and waits == []
+    script = Script(error(503, **{"retry-after-ms": "2500"}), ok(stream))
+    with pytest.raises(ServerError) as info:  # the status's own type
+        call(sync_transport(script, RetryPolicy(max_retries=2, max_retry_wait=2)), stream)
+    assert info.value.retry_after == 2.5
+    script = Script(error(429, **{"retry-after": "30"}), ok(stream))  # above the backoff ceiling, below the cap
+    assert call(sync_transport(script, RetryPolicy(max_retries=2, max_delay=8)), stream) == expected(stream)
+    assert waits == [30.0]
+
+
+def test_retry_after_survives_pickling():
+    import pickle
+
+    script = Script(error(429, **{"retry-after": "90"}))
+    with pytest.raises(RateLimitError) as info:
+        sync_transport(script).request("POST", URL, json_body={})
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is RateLimitError and again.retry_after == 90.0 and again.status == 429
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["request", "stream"])
+def test_a_read_timeout_is_not_resent_unless_asked(stream):
+    script = Script(httpx.ReadTimeout("slow"), ok(stream))
+    with pytest.raises(APITimeoutError, match="not resent.*retry_read_timeouts=True") as info:
+        call(sync_transport(script), stream)
+    assert len(script.requests) == 1
+    assert ("streaming" in str(info.value)) is not stream  # the way around the server's limit, where it helps
+    script = Script(httpx.ReadTimeout("slow"), ok(stream))
+    opted_in = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.002, retry_read_timeouts=True)
+    assert call(sync_transport(script, opted_in), stream) == expected(stream)
+    assert len(script.requests) == 2
+
+
+async def test_async_read_timeout_is_not_resent():
+    script = Script(httpx.ReadTimeout("slow"), ok(False))
+    with pytest.raises(APITimeoutError, match="not resent"):
+        await acall(async_transport(script), False)
+    assert len(script.requests) == 1
+
+
+def test_a_get_or_an_upload_form_is_resent_after_a_read_timeout():
+    script = Script(httpx.ReadTimeout("slow"), ok(False))
+    assert sync_transport(script).request("GET", URL).data == {"answer": 42}
+    script = Script(httpx.ReadTimeout("slow"), httpx.Response(200, content=b""))
+    form = lambda: ({"key": "k"}, {"file": ("a.png", b"x", "image/png")})  # noqa: E731
+    sync_transport(script).request("POST", "http://oss.test/", form=form, presigned=True, raw=True)
+    assert len(script.requests) == 2
+
+
+def test_a_body_over_the_limit_is_refused_by_its_declared_length_or_as_it_grows():
+    big = httpx.Response(200, content=b'{"a": "' + b"x" * 5000 + b'"}', headers={"x-request-id": "r-big"})
+    script = Script(big)
+    with pytest.raises(ResponseTooLargeError, match="max_response_bytes=1000") as info:
+        Transport(retry=FAST, max_response_bytes=1000,
+                  http_client=httpx.Client(transport=httpx.MockTransport(script))).request("POST", URL, json_body={})
+    assert info.value.limit == 1000 and info.value.request_id == "r-big" and len(script.requests) == 1
+
+    class Unsized(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b'{"a": "'
+            for _ in range(100):
+                yield b"x" * 100
+            yield b'"}'
+
+    script = Script(httpx.Response(200, stream=Unsized()))
+    with pytest.raises(ResponseTooLargeError):
+        Transport(retry=FAST, max_response_bytes=1000,
+                  http_client=httpx.Client(transport=httpx.MockTransport(script))).request("POST", URL, json_body={})
+    script = Script(httpx.Response(200, stream=Unsized()))
+    assert Transport(retry=FAST, max_response_bytes=None,
+                     http_client=httpx.Client(transport=httpx.MockTransport(script))).request(
+        "POST", URL, json_body={}).data == {"a": "x" * 10000}
+
+
+def test_stream_events_and_streams_over_their_limits():
+    events = b'data: {"n": "' + b"y" * 3000 + b'"}\n\ndata: [DONE]\n\n'
+    script = Script(httpx.Response(200, content=events, headers={"x-request-id": "r-s"}))
+    transport = Transport(retry=FAST, max_response_bytes=1000,
+                          http_client=httpx.Client(transport=httpx.MockTransport(script)))
+    with pytest.raises(ResponseTooLargeError, match="one event.*max_response_bytes=1000"):
+        list(transport.stream(URL, headers={}, json_body={}))
+    class Many(httpx.SyncByteStream):
+        def __iter__(self):
+            for i in range(500):
+                yield b'data: {"n": %d}\n\n' % i
+            yield b"data: [DONE]\n\n"
+
+    script = Script(httpx.Response(200, stream=Many()))
+    transport = Transport(retry=FAST, max_response_bytes=1000, max_stream_bytes=2000,
+                          http_client=httpx.Client(transport=httpx.MockTransport(script)))
+    seen = []
+    with pytest.raises(ResponseTooLargeError, match="max_stream_bytes=2000"):
+        for event, _ in transport.stream(URL, headers={}, json_body={}):
+            seen.append(event)
+    assert 0 < len(seen) < 500
 
 
 def test_backoff_grows_with_jitter_and_a_ceiling():
@@ -263,3 +372,15 @@ async def test_async_pool_follows_the_event_loop():
     second = await asyncio.get_running_loop().run_in_executor(None, other_loop)
     assert second is not first
     await transport.aclose()
+
+
+def test_sse_bytes_split_anywhere_decode_the_same():
+    from qwen_vl_core.sse import SSEDecoder
+
+    raw = 'data: {"a": 1}\r\n\r\n: comment\rdata: x\rdata: y\r\rdata: é\n\ndata: tail'.encode()
+    whole = SSEDecoder().feed_bytes(raw)
+    assert whole == ['{"a": 1}', "x\ny", "é"]
+    for size in (1, 2, 3, 5, 7):
+        decoder = SSEDecoder()
+        got = [p for i in range(0, len(raw), size) for p in decoder.feed_bytes(raw[i : i + size])]
+        assert got + decoder.flush_bytes() == whole + ["tail"], size

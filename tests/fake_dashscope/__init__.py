@@ -29,7 +29,7 @@ Usage::
 from __future__ import annotations
 
 from .endpoints import COMPATIBLE_PATHS, EMBEDDING_PATHS, NATIVE_PATH, OSS_PATH, UPLOAD_POLICY_PATH, RecordedRequest
-from .faults import Reset, Slow
+from .faults import Dribble, Huge, Reset, Slow
 from .payloads import (
     Auto,
     Json,
@@ -60,6 +60,8 @@ __all__ = [
     "Sse",
     "Reset",
     "Slow",
+    "Dribble",
+    "Huge",
     "Auto",
     "completion",
     "chunks",

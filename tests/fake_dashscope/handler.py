@@ -146,6 +146,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send_whole(reply.status, reply.content_type, reply.text.encode(), reply.headers, None)
         elif kind == "Sse":
             self._send_sse(reply)
+        elif kind == "Dribble":
+            self._send_dribble(reply)
+        elif kind == "Huge":
+            self._send_huge(reply)
         else:
             raise TypeError(f"not a reply: {reply!r}")
 
@@ -158,7 +162,8 @@ class Handler(BaseHTTPRequestHandler):
         if "x-request-id" not in given:
             self.send_header("x-request-id", request_id or new_id())
         for name, value in headers.items():
-            self.send_header(name, str(value))
+            if value is not None:  # None: leave the header out
+                self.send_header(name, str(value))
         self.end_headers()
 
     def _send_whole(self, status: int, ctype: str, payload: bytes, headers: dict, request_id: str | None) -> None:
@@ -190,6 +195,96 @@ class Handler(BaseHTTPRequestHandler):
             return
         if reply.done:
             self._chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _send_dribble(self, fault: Any) -> None:
+        reply = fault.reply
+        kind = type(reply).__name__
+        if kind == "Sse":
+            body = b"".join(_frame(ev) for ev in reply.events) + (b"data: [DONE]\n\n" if reply.done else b"")
+            rid = next((r for r in map(_event_request_id, reply.events) if r), None)
+            defaults = {"Content-Type": "text/event-stream;charset=UTF-8", "Transfer-Encoding": "chunked"}
+        elif kind == "Json":
+            body = b"" if reply.body is None else dumps(reply.body).encode()
+            rid = _body_request_id(reply.body)
+            defaults = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        elif kind == "Text":
+            body, rid = reply.text.encode(), None
+            defaults = {"Content-Type": reply.content_type, "Content-Length": str(len(body))}
+        else:
+            raise TypeError(f"Dribble takes a Json, Text or Sse reply, not {reply!r}")
+        chunked = kind == "Sse"
+        self._start(reply.status, reply.headers, rid, defaults)
+        size = max(1, int(fault.size))
+        for i in range(0, len(body), size):
+            if i:
+                time.sleep(fault.every)
+            piece = body[i : i + size]
+            if chunked:
+                self._chunk(piece)
+            else:
+                self.wfile.write(piece)
+                self.wfile.flush()
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+    def _send_huge(self, fault: Any) -> None:
+        piece = 64 * 1024
+        rid = fault.request_id
+        if fault.kind == "json":
+            head = ('{"id":"%s","object":"chat.completion","model":"qwen3-vl-plus","choices":[{"index":0,'
+                    '"message":{"role":"assistant","content":"' % rid).encode()
+            tail = b'"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'
+            fill = max(0, fault.size - len(head) - len(tail))
+            if fault.declare_length:
+                defaults = {"Content-Type": "application/json", "Content-Length": str(len(head) + fill + len(tail))}
+            else:
+                defaults = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+            self._start(200, {}, rid, defaults)
+            write = self.wfile.write if fault.declare_length else self._chunk
+            write(head)
+            while fill > 0:
+                n = min(piece, fill)
+                write(b"a" * n)
+                fill -= n
+            write(tail)
+            if not fault.declare_length:
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+        if fault.kind != "sse":
+            raise TypeError(f"Huge kind must be 'json' or 'sse', not {fault.kind!r}")
+        self._start(200, {}, rid, {"Content-Type": "text/event-stream;charset=UTF-8", "Transfer-Encoding": "chunked"})
+
+        def event(delta: dict, finish: str | None = None) -> bytes:
+            body = {"id": rid, "object": "chat.completion.chunk", "model": "qwen3-vl-plus",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return f"data: {dumps(body)}\n\n".encode()
+
+        overhead = len(event({"content": ""}))
+        text = max(1, fault.event_size - overhead)
+        sent = 0
+        while sent < fault.size:
+            n = min(text, max(1, fault.size - sent - overhead))
+            if n <= piece:
+                frame = event({"content": "a" * n})
+                self._chunk(frame)
+                sent += len(frame)
+                continue
+            # one event larger than a write: its data line goes out in pieces
+            start, end = event({"content": ""}).split(b'"content":""', 1)
+            self._chunk(start + b'"content":"')
+            left = n
+            while left > 0:
+                k = min(piece, left)
+                self._chunk(b"a" * k)
+                left -= k
+            self._chunk(b'"' + end)
+            sent += overhead + n
+        self._chunk(event({}, "stop"))
+        self._chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

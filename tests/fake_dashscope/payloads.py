@@ -1,7 +1,7 @@
 """What the fake server sends: the scripted reply types and the pure builders of DashScope bodies.
 
 Reply types: :class:`Json`, :class:`Text`, :class:`Sse`, :class:`Auto` (and the faults :class:`~.faults.Reset`,
-:class:`~.faults.Slow`). Builders: compatible-mode ``completion`` / ``chunks`` / ``make_usage`` /
+:class:`~.faults.Slow`, :class:`~.faults.Dribble`, :class:`~.faults.Huge`). Builders: compatible-mode ``completion`` / ``chunks`` / ``make_usage`` /
 ``error_body``, native ``native_completion`` / ``native_chunks`` / ``native_frames`` / ``native_usage`` /
 ``native_error_body``.
 """
@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .faults import Reset, Slow
+from .faults import Dribble, Huge, Reset, Slow
 
 DEFAULT_MODEL = "qwen3-vl-plus"
 DEFAULT_TEXT = "Hello!"
@@ -63,7 +63,7 @@ class Auto:
     """The default behaviour for this one request."""
 
 
-Reply = Union[Json, Text, Sse, Reset, Slow, Auto]
+Reply = Union[Json, Text, Sse, Reset, Slow, Dribble, Huge, Auto]
 
 
 # --------------------------------------------------------------------------------------------------
