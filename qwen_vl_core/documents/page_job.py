@@ -9,7 +9,7 @@ from typing import Any
 
 from ..client import QwenVLClient
 from ..types import ChatResult
-from .cache import CachedResult, cache_key
+from .cache import CachedResult, ResultCache, cache_key
 from .prepare import Prepared, RenderProcesses
 from .prompts import clean_output
 from .records import EmptyAnswerError, IncompleteAnswerError, PageResult
@@ -155,19 +155,29 @@ class PageJob:
             error=error, name=ref.name, kind=ref.kind, index=ref.index, seconds=time.perf_counter() - started,
         )  # fmt: skip
 
+    def _before_request(
+        self, ref: PageRef, processes: RenderProcesses | None, started: float
+    ) -> PageResult | tuple[Prepared, str, Any]:
+        """The blocking part before the request, in one go: load, key, the caller's or the cache's
+        answer (a finished result), else ``(prepared, key, media)`` ready to send."""
+        prepared = ref.load(processes)
+        key = self.key_for(prepared.sha256)
+        if ref.known_key == key:  # the caller has this answer already
+            return self._record(ref, prepared, started, cache_key=key, cached=True)
+        hit = self._cached(ref, prepared, key, started)
+        if hit is not None:
+            return hit
+        return prepared, key, self._wire_media(prepared, ref.source)
+
     def run(self, ref: PageRef | FileFailure, processes: RenderProcesses | None) -> PageResult:
         started = time.perf_counter()
         if isinstance(ref, FileFailure):
             return self._failed(ref, ref.error, started)
         try:
-            prepared = ref.load(processes)
-            key = self.key_for(prepared.sha256)
-            if ref.known_key == key:  # the caller has this answer already
-                return self._record(ref, prepared, started, cache_key=key, cached=True)
-            hit = self._cached(ref, prepared, key, started)
-            if hit is not None:
-                return hit
-            media = self._wire_media(prepared, ref.source)
+            ready = self._before_request(ref, processes, started)
+            if isinstance(ready, PageResult):
+                return ready
+            prepared, key, media = ready
             result = self.client.chat(self._messages(media), model=self.model, **self.options)
             return self._store(ref, prepared, key, self._answer(result), result, media, started)
         except Exception as exc:
@@ -177,22 +187,21 @@ class PageJob:
         self, ref: PageRef | FileFailure, processes: RenderProcesses | None, limit: asyncio.Semaphore
     ) -> PageResult:
         """One page on the loop; ``limit`` is held from loading to the answer, so at most that
-        many pages are in memory and in flight (loading and encoding run in a thread)."""
+        many pages are in memory and in flight. The blocking work runs in one thread hand-off
+        before the request (and one after it, only to write the cache)."""
         started = time.perf_counter()
         if isinstance(ref, FileFailure):
             return self._failed(ref, ref.error, started)
         try:
             async with limit:
-                prepared = await asyncio.to_thread(ref.load, processes)
-                key = self.key_for(prepared.sha256)
-                if ref.known_key == key:  # the caller has this answer already
-                    return self._record(ref, prepared, started, cache_key=key, cached=True)
-                hit = await asyncio.to_thread(self._cached, ref, prepared, key, started)
-                if hit is not None:
-                    return hit
-                media = await asyncio.to_thread(self._wire_media, prepared, ref.source)
+                ready = await asyncio.to_thread(self._before_request, ref, processes, started)
+                if isinstance(ready, PageResult):
+                    return ready
+                prepared, key, media = ready
                 result = await self.client.achat(self._messages(media), model=self.model, **self.options)
                 text = self._answer(result)
+                if self.cache is None or not isinstance(self.cache, ResultCache):
+                    return self._store(ref, prepared, key, text, result, media, started)  # nothing to write
                 return await asyncio.to_thread(self._store, ref, prepared, key, text, result, media, started)
         except Exception as exc:
             return self._failed(ref, exc, started)

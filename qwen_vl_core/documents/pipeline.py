@@ -142,8 +142,8 @@ class DocumentPipeline:
         wanted = self.processes
         if wanted == "auto":
             cores = usable_cores()
-            return RenderProcesses(min(cores, self.num_workers)) if cores > 1 and self.num_workers > 1 else None
-        return RenderProcesses(int(wanted)) if int(wanted) > 0 else None
+            wanted = min(cores, self.num_workers) if cores > 1 and self.num_workers > 1 else 0
+        return RenderProcesses.shared(int(wanted)) if int(wanted) > 0 else None
 
     def _refs(self, inputs: Any, fs: Any, opened: list) -> Iterator[PageRef | FileFailure]:
         files = expand_inputs(inputs, recursive=self.recursive, fs=fs)
@@ -178,8 +178,6 @@ class DocumentPipeline:
         finally:
             for document in opened:
                 document.close()
-            if processes is not None:
-                processes.close()
 
     async def aresults(
         self,
@@ -206,8 +204,6 @@ class DocumentPipeline:
         finally:
             for document in opened:
                 document.close()
-            if processes is not None:
-                await asyncio.to_thread(processes.close)
 
     # ---------------------------------------------------------------- single images (captioner)
 

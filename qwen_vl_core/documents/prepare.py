@@ -8,6 +8,7 @@ pipeline then wraps those bytes for the wire without decoding them again.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -233,13 +234,40 @@ def _start_pool(workers: int) -> Executor:
 
 class RenderProcesses:
     """Worker processes for rendering PDF pages, started on first use; where they cannot be
-    started or die, pages are rendered in threads instead (with one warning)."""
+    started or die, pages are rendered in threads instead (with one warning).
+
+    :meth:`shared` gives one pool per size for the whole process, kept until the interpreter
+    exits: starting processes costs a second or more, so every run of every pipeline reuses it.
+    """
+
+    _shared: dict[tuple[int, int], RenderProcesses] = {}
+    _shared_lock = threading.Lock()
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: Executor | None = None
         self._failed = False
         self._lock = threading.Lock()
+        self._owned = True
+
+    @classmethod
+    def shared(cls, workers: int) -> RenderProcesses:
+        """The process-wide pool of ``workers`` processes (a forked child gets its own)."""
+        key = (os.getpid(), workers)
+        with cls._shared_lock:
+            found = cls._shared.get(key)
+            if found is None:
+                if not cls._shared:
+                    atexit.register(cls._close_shared)
+                found = cls._shared[key] = cls(workers)
+                found._owned = False
+            return found
+
+    @classmethod
+    def _close_shared(cls) -> None:
+        for (pid, _), pool in list(cls._shared.items()):
+            if pid == os.getpid():
+                pool._shutdown()
 
     def _get(self) -> Executor | None:
         with self._lock:
@@ -268,6 +296,11 @@ class RenderProcesses:
             return None
 
     def close(self) -> None:
+        """Stop the workers of a pool made for one run; a shared pool stays up until exit."""
+        if self._owned:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)

@@ -209,10 +209,15 @@ def test_render_processes_give_the_same_pages_as_threads(dashscope, tmp_path, mo
     started: list[int] = []
     real = prepare._start_pool
     monkeypatch.setattr(prepare, "_start_pool", lambda workers: started.append(workers) or real(workers))
+    monkeypatch.setattr(prepare.RenderProcesses, "_shared", {})
     path = vector_pdf(tmp_path / "v.pdf", 3)
     threads = list(make_pipeline(dashscope, processes=0).results(path))
     procs = list(make_pipeline(dashscope, processes=2, num_workers=2).results(path))
-    assert started == [2]
+    again = list(make_pipeline(dashscope, processes=2, num_workers=2).results(path))
+    assert started == [2]  # one pool for the process, reused by the second pipeline
+    assert [r.sha256 for r in again] == [r.sha256 for r in threads]
+    for pool in prepare.RenderProcesses._shared.values():
+        pool._shutdown()
     assert [r.sha256 for r in procs] == [r.sha256 for r in threads] and all(r.path == "rendered" for r in procs)
 
 
