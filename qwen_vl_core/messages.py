@@ -8,9 +8,16 @@ Accepted content parts (any mix, any number):
   native ``{"image": X}``, LangChain v1 ``{"type": "image", "url" | "base64" (+ "mime_type")}``,
   or a bare ``pathlib.Path`` / ``PIL.Image.Image`` / ``bytes``
 * videos: ``{"type": "video_url", "video_url": {"url": X} | X}``, ``{"type": "video", "video": X}``,
-  native ``{"video": X}``, v1 ``{"type": "video", "url" | "base64"}``; a list of 4-512 images in
-  ``"video"`` is a frame list
+  native ``{"video": X}``, v1 ``{"type": "video", "url" | "base64"}``; a list of images in
+  ``"video"`` is a frame list (4 to 512 images for Qwen3-VL, Qwen2.5-VL and QVQ, 4 to 80 for other
+  models: the registry's ``max_video_frames``)
 * per part: ``min_pixels`` / ``max_pixels`` on images, ``fps`` on videos
+* documents: a ``{"type": "file", ...}`` part (PDF, multi-page TIFF, image or text file; LangChain
+  v1 or OpenAI shape, optional ``pages``) becomes its page images, rendered by the document
+  pipeline at the model's budget (:mod:`qwen_vl_core.documents.chat_pages`)
+
+Images and videos in ``tool`` messages (which DashScope refuses there) are moved into a ``user``
+message right after that turn's tool results (:mod:`qwen_vl_core.tool_media`).
 
 ``X`` is anything :mod:`qwen_vl_core.media` resolves: URL, data URL, ``oss://``, path, ``file://``,
 bytes or PIL image.
@@ -25,6 +32,7 @@ from typing import Any, Literal
 
 from .errors import InputValidationError
 from .media import MediaOptions, ResolvedMedia, resolve_frames, resolve_image, resolve_video
+from .media.types import MIN_FRAMES
 from .models import ModelCapabilities, get_capabilities
 
 __all__ = ["MediaSettings", "WireMessages", "normalize_messages", "content_has_text"]
@@ -67,6 +75,35 @@ class WireMessages:
             if media.url is None:
                 raise InputValidationError(f"{media.kind} {media.source!r} was not uploaded")
             container[key] = media.url
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """Refuse text holding a surrogate code point: it cannot be encoded as UTF-8, so the request
+    could not be sent (a bare ``UnicodeEncodeError`` deep in the HTTP layer otherwise). ASCII
+    text is passed at once; other text is encoded once (C speed) to find the first one."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputValidationError(
+            f"{where} contains a lone surrogate {text[exc.start]!r} at character {exc.start}; text must be "
+            "valid Unicode. This usually comes from bytes decoded with errors='surrogateescape' or a "
+            "UTF-16 pair split apart: decode the source as UTF-8 (errors='replace' drops bad bytes) or "
+            "join the pair (text.encode('utf-16', 'surrogatepass').decode('utf-16'))"
+        ) from None
+
+
+def _check_strings(value: Any, where: str) -> None:
+    """:func:`_check_unicode` on every string inside a passed-through value (tool calls, names)."""
+    if isinstance(value, str):
+        _check_unicode(value, where)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _check_strings(item, where)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_strings(item, where)
 
 
 def _is_pil(value: Any) -> bool:
@@ -129,7 +166,9 @@ def _classify(part: Any) -> tuple[str, Any, Mapping[str, Any]]:
         return "video", value, part
     if ptype in ("image", "video"):
         return ptype, _v1_source(part), part
-    if ptype in ("input_image", "file", "audio", "input_audio"):
+    if ptype == "file":
+        return "document", part, part
+    if ptype in ("input_image", "audio", "input_audio"):
         raise InputValidationError(f"content part type {ptype!r} is not supported by Qwen-VL: {_brief(part)}")
     raise InputValidationError(f"unsupported content part: {_brief(part)}")
 
@@ -170,6 +209,20 @@ def _check_duration(media: ResolvedMedia, caps: ModelCapabilities) -> None:
         )
 
 
+def _check_frame_count(frames: Sequence[Any], caps: ModelCapabilities) -> None:
+    """003, "Image list limits": 4 to 512 images for Qwen3-VL, Qwen2.5-VL and QVQ, 4 to 80 for other
+    models (the registry's ``max_video_frames``). Unknown models are held to 512 only, by
+    :func:`~qwen_vl_core.media.resolve_frames`."""
+    if not caps.known or isinstance(frames, (str, bytes)) or not isinstance(frames, Sequence):
+        return
+    n, most = len(frames), caps.max_video_frames
+    if n > most:
+        raise InputValidationError(
+            f"video frame list has {n} frames; {caps.name!r} takes {MIN_FRAMES} to {most} images "
+            f"(send fewer frames, or a video file)"
+        )
+
+
 def _fps(part: Mapping[str, Any], settings: MediaSettings) -> float | None:
     value = part.get("fps", settings.fps)
     if value is None:
@@ -185,6 +238,8 @@ class _Builder:
         self.caps = get_capabilities(settings.model)
         self.mode = mode
         self.out = WireMessages(messages=[])
+        self.document_tokens = 0  # image tokens of the documents' pages so far (context-window check)
+        self.role = "user"  # of the message being built (a tool result's pages carry no per-page lines)
 
     def _check_video_model(self) -> None:
         if self.caps.known and not self.caps.video:
@@ -244,6 +299,7 @@ class _Builder:
         s = self.settings
         fps = _fps(part, s)
         self._check_video_model()
+        _check_frame_count(frames, self.caps)
         resolved = resolve_frames(
             list(frames),
             model=s.model,
@@ -265,22 +321,40 @@ class _Builder:
     def text(self, text: str) -> dict[str, Any]:
         return {"text": text} if self.mode == "native" else {"type": "text", "text": text}
 
-    def content(self, content: Any) -> Any:
+    def document(self, part: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A ``file`` part: its pages as images (resolved once), after a line naming them."""
+        from .documents.chat_pages import document_parts
+
+        doc = document_parts(part, self.settings, native=self.mode == "native", used_tokens=self.document_tokens,
+                             labels=self.role != "tool")  # fmt: skip
+        self.document_tokens += doc.tokens
+        out = []
+        for item in doc.parts:
+            kind, source, raw = _classify(item)
+            out.append(self.text(source) if kind == "text" else self.image(source, raw))
+        return out
+
+    def content(self, content: Any, where: str = "message") -> Any:
         if content is None or isinstance(content, str):
+            if isinstance(content, str):
+                _check_unicode(content, f"{where} content")
             if self.mode == "native" and isinstance(content, str):
                 return [{"text": content}]
             return content
         if isinstance(content, Mapping) or not isinstance(content, Sequence):
             content = [content]
         parts = []
-        for part in content:
+        for index, part in enumerate(content):
             kind, source, raw = _classify(part)
             if kind == "text":
+                _check_unicode(source, f"{where} part {index} (text)")
                 parts.append(self.text(source))
             elif kind == "image":
                 parts.append(self.image(source, raw))
             elif kind == "video":
                 parts.append(self.video(source, raw))
+            elif kind == "document":
+                parts.extend(self.document(raw))
             else:
                 parts.append(self.frames(source, raw))
         return parts
@@ -302,13 +376,19 @@ def normalize_messages(
         if role not in ("system", "user", "assistant", "tool", "developer"):
             raise InputValidationError(f"message {index} has unknown role {role!r}")
         wire: dict[str, Any] = {"role": "system" if role == "developer" else role}
-        wire["content"] = builder.content(message.get("content"))
+        where = f"message {index} ({role})"
+        builder.role = role
+        wire["content"] = builder.content(message.get("content"), where)
         if wire["content"] is None and role != "assistant":
             wire["content"] = ""
         for key in _PASS_KEYS:
             if message.get(key) is not None:
+                _check_strings(message[key], f"{where} {key}")
                 wire[key] = message[key]
         builder.out.messages.append(wire)
+    from .tool_media import move_tool_media
+
+    move_tool_media(builder.out.messages, builder.out.media, native=mode == "native")
     return builder.out
 
 

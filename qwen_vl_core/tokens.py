@@ -23,16 +23,20 @@ __all__ = [
 
 MIN_IMAGE_TOKENS = 4
 VISION_MARKERS = 2  # <vision_bos> and <vision_eos>
+# Video constants of 003's token code ("Rules for converting images and videos to tokens", Videos).
 FRAME_FACTOR = 2
 DEFAULT_FPS = 2.0
 VIDEO_MIN_FRAMES = 4
+#: The most for Qwen3-VL, Qwen2.5-VL and QVQ; other models take fewer
+#: (:attr:`~qwen_vl_core.models.ModelCapabilities.max_video_frames`, 80).
 VIDEO_MAX_FRAMES = 512
-VIDEO_MIN_TOKENS = 128
-VIDEO_MAX_TOKENS = 768
-VIDEO_TOTAL_TOKENS = 65536
+#: A frame's pixel bounds. The document states them in 32-px units for every model, 28-px ones
+#: included (``VIDEO_MIN_PIXELS = 128 * 32 * 32``, ``VIDEO_MAX_PIXELS = 768 * 32 * 32``).
+VIDEO_MIN_PIXELS = 128 * 32 * 32
+VIDEO_MAX_PIXELS = 768 * 32 * 32
 
 
-def smart_resize(height: int, width: int, *, patch: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+def smart_resize(height: int, width: int, *, patch: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
     """Target (height, width): multiples of ``patch`` with a pixel count in [min_pixels, max_pixels]."""
     h_bar = max(patch, round(height / patch) * patch)
     w_bar = max(patch, round(width / patch) * patch)
@@ -108,23 +112,60 @@ def image_tokens(width: int, height: int, model: str | ModelCapabilities = DEFAU
     return image_geometry(width, height, model, **options).tokens
 
 
-def video_frame_count(duration_s: float, fps: float | None = None, *, total_frames: int | None = None) -> int:
-    """Frames the server samples from a video of ``duration_s`` seconds at ``fps`` (default 2)."""
+def _floor_even(n: float) -> int:
+    return math.floor(n / FRAME_FACTOR) * FRAME_FACTOR
+
+
+def video_frame_count(
+    duration_s: float,
+    fps: float | None = None,
+    *,
+    total_frames: int | None = None,
+    video_fps: float | None = None,
+    max_frames: int = VIDEO_MAX_FRAMES,
+) -> int:
+    """Frames the server samples from a video of ``duration_s`` seconds at ``fps`` (default 2).
+
+    003's ``smart_nframes``: the duration is cut to whole seconds unless its fraction is more than
+    one sampling interval (``1 / fps``); ``duration * fps`` frames are taken, at least 4 and at most
+    ``max_frames`` (rounded down to even: 512 for Qwen3-VL, Qwen2.5-VL and QVQ, 80 for other
+    models) and never more than the video has. The count itself is not rounded to even.
+
+    With the video's own frame rate (``video_fps``) and frame count (``total_frames``) the count is
+    the document's exactly; with the duration alone it is the same rule on the duration (the file's
+    frame rate only moves it by rounding).
+    """
     fps = DEFAULT_FPS if fps is None else float(fps)
-    n = duration_s * fps
-    if total_frames is not None:
-        n = min(n, total_frames)
-    n = max(n, VIDEO_MIN_FRAMES)
-    n = min(n, VIDEO_MAX_FRAMES)
-    return max(FRAME_FACTOR, int(n) // FRAME_FACTOR * FRAME_FACTOR)
+    if video_fps is not None and video_fps > 0:
+        if total_frames is None:
+            total_frames = max(0, round(duration_s * video_fps))
+        duration = total_frames / video_fps
+    else:
+        duration = float(duration_s)
+    cap = max_frames if total_frames is None else min(max_frames, total_frames)
+    most = _floor_even(cap)
+    least = math.ceil(VIDEO_MIN_FRAMES / FRAME_FACTOR) * FRAME_FACTOR
+    whole = int(duration)
+    sampled = duration if duration - whole > 1 / fps else whole  # seconds the server samples
+    if video_fps is not None and video_fps > 0:
+        frames = math.ceil(sampled * video_fps)
+        n = min(max(frames / video_fps * fps, least), most, frames)
+    else:
+        n = min(max(sampled * fps, least), most)
+    return max(FRAME_FACTOR, int(n))
 
 
-def _video_frame_size(width: int, height: int, nframes: int, patch: int) -> tuple[int, int]:
-    unit = patch * patch
-    min_pixels = VIDEO_MIN_TOKENS * unit
-    total = VIDEO_TOTAL_TOKENS * unit
-    max_pixels = max(min(VIDEO_MAX_TOKENS * unit, total / nframes * FRAME_FACTOR), int(min_pixels * 1.05))
-    return smart_resize(height, width, patch=patch, min_pixels=min_pixels, max_pixels=int(max_pixels))
+def _video_frame_size(width: int, height: int, nframes: int, caps: ModelCapabilities) -> tuple[int, int]:
+    """The size each sampled frame is resized to (003's video ``smart_resize``): within
+    [VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS], and the frames together within the model's pixel budget."""
+    budget = caps.video_pixel_budget / nframes * FRAME_FACTOR
+    max_pixels = max(min(VIDEO_MAX_PIXELS, budget), int(VIDEO_MIN_PIXELS * 1.05))
+    return smart_resize(height, width, patch=caps.patch_size, min_pixels=VIDEO_MIN_PIXELS, max_pixels=max_pixels)
+
+
+def _video_token_count(nframes: int, h: int, w: int, patch: int) -> int:
+    """Each pair of frames shares one set of patches, plus the two vision markers."""
+    return math.ceil(nframes / FRAME_FACTOR) * (h // patch) * (w // patch) + VISION_MARKERS
 
 
 def video_tokens(
@@ -134,12 +175,16 @@ def video_tokens(
     model: str | ModelCapabilities = DEFAULT_MODEL,
     *,
     fps: float | None = None,
+    total_frames: int | None = None,
+    video_fps: float | None = None,
 ) -> int:
-    """Estimated tokens for a video file (the documented formula; an estimate, not exact)."""
-    patch = _caps(model).patch_size
-    nframes = video_frame_count(duration_s, fps)
-    h, w = _video_frame_size(width, height, nframes, patch)
-    return math.ceil(nframes / FRAME_FACTOR) * (h * w) // (patch * patch) + VISION_MARKERS
+    """Estimated tokens for a video file (003's video token code; an estimate, not exact)."""
+    caps = _caps(model)
+    nframes = video_frame_count(
+        duration_s, fps, total_frames=total_frames, video_fps=video_fps, max_frames=caps.max_video_frames
+    )
+    h, w = _video_frame_size(width, height, nframes, caps)
+    return _video_token_count(nframes, h, w, caps.patch_size)
 
 
 def frame_list_tokens(
@@ -149,8 +194,8 @@ def frame_list_tokens(
     """Estimated tokens for a frame list (each pair of frames shares one temporal patch)."""
     if not sizes:
         return 0
-    patch = _caps(model).patch_size
+    caps = _caps(model)
     nframes = len(sizes)
     width, height = sizes[0]
-    h, w = _video_frame_size(width, height, max(nframes, FRAME_FACTOR), patch)
-    return math.ceil(nframes / FRAME_FACTOR) * (h * w) // (patch * patch) + VISION_MARKERS
+    h, w = _video_frame_size(width, height, max(nframes, FRAME_FACTOR), caps)
+    return _video_token_count(nframes, h, w, caps.patch_size)

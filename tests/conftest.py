@@ -26,6 +26,7 @@ INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 
 ISOLATED_ENV_VARS = (
     "DASHSCOPE_API_KEY",
+    "QWEN_API_KEY",  # read after DASHSCOPE_API_KEY (key discovery)
     "DASHSCOPE_BASE_URL",
     "DASHSCOPE_REGION",
     "DASHSCOPE_WORKSPACE",

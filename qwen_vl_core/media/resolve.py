@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputValidationError
-from ..models import DEFAULT_MODEL, ModelCapabilities
+from ..models import DEFAULT_MODEL, ModelCapabilities, get_capabilities
 from ..tokens import frame_list_tokens
-from .probe import probe_mp4
+from .probe import ImageHeader, ImageProbeError, TruncatedImageError, probe_image, probe_mp4
 from .formats import EXTENSIONS, IMAGE_FORMATS, VIDEO_FORMATS, describe_format, detect_format
 from .resize import downscale, encode, oriented_size, plan_downscale, prepare, wants_lossless
 from .sources import Loaded, load_source, megabytes
@@ -31,9 +31,12 @@ from .types import (
     ResolvedMedia,
 )
 
-__all__ = ["resolve_image", "resolve_video", "resolve_frames", "resolve_encoded"]
+__all__ = ["resolve_image", "resolve_video", "resolve_frames", "resolve_encoded", "image_byte_limit"]
 
 _DEFAULT_OPTIONS = MediaOptions()
+# Formats re-encoded (as PNG) even when no downscale is needed: BMP is uncompressed, and TIFF may
+# use compressions or page layouts the server does not read.
+_TRANSCODED = frozenset({"BMP", "TIFF"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,18 @@ class _Geometry:
             if frame_list_tokens([size] * n, self.model) != frame_list_tokens([(width, height)] * n, self.model):
                 return None
         return size
+
+
+def image_byte_limit(model: str | ModelCapabilities) -> int:
+    """The largest image ``model`` takes by URL or temporary upload, from the registry (004: 20 MB
+    for Qwen3.5, 10 MB for the others; :data:`~.types.MAX_IMAGE_BYTES` when unknown). A data URL
+    is held to :data:`~.types.MAX_DATA_URL_BYTES` on top of that, for every model."""
+    caps = model if isinstance(model, ModelCapabilities) else get_capabilities(model)
+    return caps.max_image_bytes if caps.known else MAX_IMAGE_BYTES
+
+
+def _model_name(model: str | ModelCapabilities) -> str:
+    return model.name if isinstance(model, ModelCapabilities) else model
 
 
 def resolve_image(
@@ -182,11 +197,12 @@ def _resolve_image(
             payload, width, height = _from_heic(named, data, geometry, options, notes)
         else:
             payload, width, height = _from_file(named, data, fmt, geometry, options, notes)
-    if len(payload.data) > MAX_IMAGE_BYTES:
+    limit = image_byte_limit(geometry.model)
+    if len(payload.data) > limit:
         hint = "pass resize=True or lower max_pixels" if not options.resize else "lower max_pixels or compress the file"
         raise InputValidationError(
             f"{named} is {megabytes(len(payload.data))} as sent ({payload.mime}); each image may be at most "
-            f"{megabytes(MAX_IMAGE_BYTES)} ({MAX_IMAGE_BYTES} bytes); {hint}"
+            f"{megabytes(limit)} ({limit} bytes) for {_model_name(geometry.model)!r}; {hint}"
         )
     url, pending = _wire(named, loaded, payload.data, payload.mime, "image", options)
     return ResolvedMedia(
@@ -209,25 +225,35 @@ def _resolve_image(
 def _from_file(
     named: str, data: bytes, fmt: str, geometry: _Geometry, options: MediaOptions, notes: list[str]
 ) -> tuple[_Payload, int, int]:
+    header = _probe(named, data, fmt)
+    assert header is not None  # HEIC goes through _from_heic
+    width, height = header.display_size
+    _check_pixels(named, width, height)
+    _check_dimensions(named, width, height)
+    original = _Payload(data, IMAGE_FORMATS[fmt], width, height)
+    target = geometry.target(width, height) if options.resize else None
+    if target is None and fmt not in _TRANSCODED:
+        return original, width, height  # sent as it is: read from its header, no pixel decoded
+
     from PIL import Image
 
+    # Pillow reports a TIFF's display size and turns it upright as it decodes; other formats are
+    # turned upright here, by the orientation read from the header (as Pillow's getexif reads it).
+    upright_already = fmt == "TIFF"
+    expected = header.display_size if upright_already else (header.width, header.height)
     try:
         img = Image.open(BytesIO(data), formats=[fmt])
-        width, height = oriented_size(img)
+        if img.size != expected:
+            raise ValueError(f"the decoder reads {img.width}x{img.height}, the header {expected[0]}x{expected[1]}")
         frames = getattr(img, "n_frames", 1)
     except Image.DecompressionBombError as exc:
         raise InputValidationError(f"{named} is too large to decode safely ({exc})") from exc
     except Exception as exc:
         raise InputValidationError(f"{named}: cannot be read as {fmt} ({exc})") from exc
-    _check_dimensions(named, width, height)
-    original = _Payload(data, IMAGE_FORMATS[fmt], width, height)
-    target = geometry.target(width, height) if options.resize else None
     multipage = fmt == "TIFF" and frames > 1
     lossless = wants_lossless(fmt, img, data)
-    if target is None and fmt not in ("BMP", "TIFF"):
-        return original, width, height
     try:
-        pixels, icc = prepare(img, target)
+        pixels, icc = prepare(img, target, orientation=1 if upright_already else header.orientation)
         if target is not None:
             pixels = downscale(pixels, target)
         out, mime = encode(pixels, lossless=lossless, icc_profile=icc)
@@ -242,6 +268,19 @@ def _from_file(
     elif frames > 1:
         notes.append(f"{fmt} has {frames} frames; only the first is sent")
     return _Payload(out, mime, pixels.width, pixels.height, resized=target is not None), width, height
+
+
+def _probe(named: str, data: bytes, fmt: str) -> ImageHeader | None:
+    """Header facts and the structural checks (a whole file, not one cut off), without decoding."""
+    try:
+        return probe_image(data, fmt)
+    except TruncatedImageError as exc:
+        raise InputValidationError(
+            f"{named}: the {fmt} file is truncated ({exc}); it was probably cut off while copying or "
+            "downloading: use a complete copy"
+        ) from None
+    except ImageProbeError as exc:
+        raise InputValidationError(f"{named}: cannot be read as {fmt} ({exc})") from None
 
 
 def _from_pil(named: str, img: Any, width: int, height: int, geometry: _Geometry, options: MediaOptions) -> _Payload:
@@ -260,6 +299,7 @@ def _from_pil(named: str, img: Any, width: int, height: int, geometry: _Geometry
 def _from_heic(
     named: str, data: bytes, geometry: _Geometry, options: MediaOptions, notes: list[str]
 ) -> tuple[_Payload, int | None, int | None]:
+    _probe(named, data, "HEIC")  # the boxes only: the size needs pillow-heif
     heif = _pillow_heif()
     original = _Payload(data, IMAGE_FORMATS["HEIC"], None, None)
     if heif is None:
@@ -296,6 +336,18 @@ def _pillow_heif() -> Any:
 
 
 # ------------------------------------------------------------------------------------------ shared
+
+
+def _check_pixels(named: str, width: int, height: int) -> None:
+    """Pillow's decompression-bomb limit, also for an image sent without decoding (the server decodes it)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > 2 * limit:
+        raise InputValidationError(
+            f"{named} is too large to decode safely ({width}x{height} = {width * height} pixels; "
+            f"Pillow's limit is {2 * limit} pixels)"
+        )
 
 
 def _check_dimensions(named: str, width: int, height: int) -> None:

@@ -25,7 +25,10 @@ __all__ = [
 ]
 
 MAX_DATA_URL_BYTES = 10 * 1024 * 1024  # server: "max bytes per data-uri item : 10485760"
-MAX_IMAGE_BYTES = 10 * 1024 * 1024  # one image (or frame) as sent
+#: One image (or frame) as sent, for models the registry gives no other figure for. Per model, by URL
+#: or temporary upload: ``ModelCapabilities.max_image_bytes`` (004: 20 MB for Qwen3.5, 10 MB for the
+#: others; 003 said 10 MB for all); a data URL stays under :data:`MAX_DATA_URL_BYTES` for every model.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_VIDEO_UPLOAD_BYTES = 100 * 1024 * 1024  # a local video through temporary storage
 #: A local image (or video frame) file read to be checked and downscaled: a larger file is refused
 #: from its size, before a byte of it is read (``max_file_bytes`` changes it).

@@ -33,7 +33,8 @@ def _video_message(path):
     ("model", "seconds", "match"),
     [
         ("qwen3-vl-plus", 1.5, r"1\.5 s long; videos must be at least 2 s"),
-        ("qwen3-vl-plus", 21 * 60, r"21\.0 min long; 'qwen3-vl-plus' accepts at most 20 min"),
+        ("qwen3-vl-flash", 21 * 60, r"21\.0 min long; 'qwen3-vl-flash' accepts at most 20 min"),
+        ("qwen3-vl-plus", 61 * 60, r"61\.0 min long; 'qwen3-vl-plus' accepts at most 60 min"),  # 004: up to 1 h
         ("qvq-max", 11 * 60, r"'qvq-max' accepts at most 10 min"),
         ("qwen-vl-plus", 11 * 60, r"'qwen-vl-plus' accepts at most 10 min"),
     ],

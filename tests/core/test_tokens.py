@@ -77,7 +77,7 @@ def test_video_frames_and_tokens():
     assert video_frame_count(10, 2) == 20
     assert video_frame_count(1, 2) == 4  # minimum 4 frames
     assert video_frame_count(3600, 2) == 512  # maximum 512
-    assert video_frame_count(10, 0.5) == 4
+    assert video_frame_count(10, 0.5) == 5  # not rounded to even (003's smart_nframes)
     t = video_tokens(1280, 720, 10, "qwen3-vl-plus", fps=2)
     # 20 frames -> 10 temporal patches of a frame resized within [128, 768] tokens
     assert 10 * 128 + 2 <= t <= 10 * 768 + 2
