@@ -10,8 +10,8 @@ and secret scrubbing live in :mod:`qwen_vl_cli._common` and serve every subcomma
 
 Exit codes: 0 success; 2 usage or input error (bad arguments or JSON, missing files, input
 limits, no API key, a missing extra); 3 API error (the server or the connection failed, or the
-answer was partial or not the JSON asked for). Errors are one line on stderr; the API key is
-never printed.
+answer was partial or not the JSON asked for). Errors are one line on stderr, those with exit
+code 2 ending with ``(see 'qwen-vl COMMAND --help')``; the API key is never printed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from qwen_vl_core import __version__
-from qwen_vl_core.config import API_KEY_ENV
+from qwen_vl_core.config import API_KEY_ENVS
 from qwen_vl_core.errors import (
     APIConnectionError,
     AuthenticationError,
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     ocr.add_parser(sub)
     tokens.add_parser(sub)
     read.add_parser(sub)
+    __import__("qwen_vl_cli.ground").ground.add_parser(sub)  # qwen-vl ground (boxes in pixels of the image)
     return parser
 
 
@@ -91,7 +92,8 @@ def _api_message(exc: QwenVLError) -> str:
 
 def _register_env_secrets(console: Console, argv: Sequence[str]) -> None:
     """Scrub keys from everything printed, even before a client exists."""
-    console.add_secret(os.environ.get(API_KEY_ENV))
+    for env_name in API_KEY_ENVS:
+        console.add_secret(os.environ.get(env_name))
     for i, arg in enumerate(argv):
         name = None
         if arg == "--api-key-env" and i + 1 < len(argv):
@@ -122,24 +124,46 @@ def _run(argv: list[str], console: Console) -> int:
     return int(args.run(args, console))
 
 
+def _subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs, if it names one."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return argv[0] if any(argv[0] in a.choices for a in actions) else None
+
+
+def usage_error(message: str, command: str | None) -> str:
+    """An exit-2 error of a subcommand, ending with where its help is (once)."""
+    if command is None or message.endswith("--help')"):
+        return message
+    return f"{message} (see '{PROG} {command} --help')"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``qwen-vl`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    """Run ``qwen-vl`` with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Every error is one line on stderr. Those with exit code 2 (usage or input: nothing was sent, or
+    nothing could be) end with ``(see 'qwen-vl COMMAND --help')`` when a subcommand was named."""
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console()
     _register_env_secrets(console, argv)
     try:
+        command = _subcommand(argv)
+    except Exception:  # noqa: BLE001 - the parser itself failing is reported below, by _run
+        command = None
+    try:
         return _run(argv, console)
     except CLIError as exc:
-        console.error(str(exc))
+        console.error(usage_error(str(exc), command) if exc.code == EXIT_USAGE else str(exc))
         return exc.code
     except (InputValidationError, ConfigurationError) as exc:
-        console.error(_input_message(exc))
+        console.error(usage_error(_input_message(exc), command))
         return EXIT_USAGE
     except QwenVLError as exc:
         console.error(_api_message(exc))
         return EXIT_API
     except ValueError as exc:  # a check outside the error hierarchy (e.g. in Pillow)
-        console.error(str(exc))
+        console.error(usage_error(str(exc), command))
         return EXIT_USAGE
     except KeyboardInterrupt:
         console.error("interrupted")

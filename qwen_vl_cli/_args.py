@@ -10,7 +10,9 @@ from ._output import DEFAULT_OUTPUT_DIR
 __all__ = ["add_request_args", "add_media_args", "add_output_args", "add_api_args"]
 
 
-def add_request_args(parser: argparse.ArgumentParser, *, video: bool = True, multi_image: bool = True) -> None:
+def add_request_args(
+    parser: argparse.ArgumentParser, *, video: bool = True, multi_image: bool = True, continuation: bool = True
+) -> None:
     group = parser.add_argument_group("request")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--request", metavar="JSON", help="the request as a JSON object (fields: see above)")
@@ -26,6 +28,14 @@ def add_request_args(parser: argparse.ArgumentParser, *, video: bool = True, mul
     if video:
         group.add_argument("--video", metavar="SRC", help="shortcut: a video file (URL, local path, data: or oss:// URL)")
     group.add_argument("--model", help="shortcut: set the request's model")
+    if continuation:
+        group.add_argument(
+            "--continue-from",
+            metavar="FILE",
+            help="continue an answer that was cut off (DashScope's partial mode): FILE is the result "
+            "JSON this command saved (its text is continued, and its request reused unless you give "
+            "another) or a text file holding the beginning of the answer",
+        )
 
 
 def add_media_args(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +63,12 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
         help=f"save the JSON result here (a file, or a directory for a timestamped file; default: {DEFAULT_OUTPUT_DIR}/)",
     )
     where.add_argument("--no-save", action="store_true", help="do not save the JSON result")
+    group.add_argument(
+        "--save-raw",
+        action="store_true",
+        help="keep the model's raw response (the JSON answer, or the stream's events) beside the "
+        "normalized result, as its \"raw_response\" field",
+    )
     group.add_argument(
         "--print-response",
         action="store_true",

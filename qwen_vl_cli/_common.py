@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any, TextIO
 
-from qwen_vl_core.config import API_KEY_ENV
+from qwen_vl_core.config import API_KEY_ENV, REGIONS
 from qwen_vl_core.errors import ConfigurationError
 
 __all__ = [
@@ -120,9 +120,15 @@ def one_line(text: str) -> str:
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "connection", "the key comes from DASHSCOPE_API_KEY, ./.env or ~/.alibabacloud/credentials; it is never printed"
+        "connection",
+        "the key comes from DASHSCOPE_API_KEY, QWEN_API_KEY, .env in the working directory or the "
+        "project root, or ~/.alibabacloud/credentials; it is never printed",
     )
-    group.add_argument("--region", help="beijing (default), singapore/intl, us, hongkong; or DASHSCOPE_REGION")
+    group.add_argument(
+        "--region",
+        help=f"{', '.join(REGIONS)} (default beijing; aliases such as intl); or DASHSCOPE_REGION. "
+        "Checked even with --base-url",
+    )
     group.add_argument("--base-url", help="another endpoint (DashScope host, or any OpenAI-compatible /v1 base); or DASHSCOPE_BASE_URL")
     group.add_argument("--workspace", help="DashScope workspace id (sent as X-DashScope-WorkSpace)")
     group.add_argument(
@@ -163,6 +169,7 @@ def make_client(
     *,
     max_retries: int | None,
     retry_backoff_s: float | None,
+    http_client: Any = None,
 ) -> Any:
     from qwen_vl_core.client import QwenVLClient
 
@@ -171,6 +178,8 @@ def make_client(
         "upload": bool(getattr(args, "upload_files", False)),
         "resize": not getattr(args, "no_resize", False),
     }
+    if http_client is not None:  # --save-raw: a client whose transport keeps the raw response
+        kwargs["http_client"] = http_client
     if max_retries is not None:
         kwargs["max_retries"] = max_retries
     if retry_backoff_s is not None:

@@ -82,19 +82,33 @@ def output_path(command: str, output: str | None) -> Path:
     if output is None:
         return DEFAULT_OUTPUT_DIR / name
     path = Path(output).expanduser()
-    if output.endswith(("/", os.sep)) or path.is_dir():
+    if _names_folder(output) or path.is_dir():
         return path / name
     return path
+
+
+def _names_folder(output: str) -> bool:
+    return output.endswith(("/", os.sep))
 
 
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
+def _is_default(path: Path) -> bool:
+    return path.parent == DEFAULT_OUTPUT_DIR
+
+
 def save(document: dict[str, Any], path: Path, console: Console) -> Path:
+    """Write ``document`` to ``path``. Folders: the default :data:`DEFAULT_OUTPUT_DIR` is made with
+    its parents; for ``--output DIR/`` only ``DIR`` itself (its parent must exist); for
+    ``--output FILE`` none (:func:`plan_output` has checked the folder)."""
     text = console.scrub(dumps(document)) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if _is_default(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            path.parent.mkdir()
         tmp = path.with_name(path.name + ".part")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
@@ -105,12 +119,31 @@ def save(document: dict[str, Any], path: Path, console: Console) -> Path:
 
 def plan_output(args: Any, command: str) -> Path | None:
     """Where the result will be saved (``None`` with ``--no-save``), checked before any API call so
-    that an unwritable ``--output`` does not cost a request."""
+    that an unwritable ``--output`` does not cost a request.
+
+    Only folders the user asked for are created: the default ``output/qwen-vl/`` (with its parents),
+    or the folder of ``--output DIR/`` (a trailing slash says it is a folder), whose parent must
+    exist. ``--output FILE`` in a folder that does not exist is an error, not a new folder tree."""
     if getattr(args, "no_save", False):
         return None
-    path = output_path(command, getattr(args, "output", None))
+    output = getattr(args, "output", None)
+    path = output_path(command, output)
     if path.is_dir():
         raise CLIError(f"--output {str(path)!r} is a directory")
+    if output is not None and not path.parent.is_dir():
+        folder = path.parent
+        if folder.exists():
+            raise CLIError(f"cannot write the output file {str(path)!r}: {str(folder)!r} is not a writable directory")
+        if not _names_folder(output):
+            raise CLIError(
+                f"--output {output!r}: the folder {str(folder)!r} does not exist; create it first "
+                f"(or end --output with a slash to have that one folder created)"
+            )
+        if not folder.parent.is_dir():
+            raise CLIError(
+                f"--output {output!r}: {str(folder.parent)!r} does not exist; only the last folder of "
+                "--output DIR/ is created, so create its parent first"
+            )
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

@@ -20,7 +20,7 @@ from qwen_vl_core.models import get_capabilities
 
 from ._common import CLIError
 
-__all__ = ["Prepared", "load_request", "prepare", "ANALYZE_FIELDS", "REASON_FIELDS", "OCR_FIELDS", "LOW_DETAIL_TOKENS"]
+__all__ = ["Prepared", "Continuation", "load_continuation", "continue_answer", "load_request", "prepare", "ANALYZE_FIELDS", "REASON_FIELDS", "OCR_FIELDS", "LOW_DETAIL_TOKENS"]
 
 #: ``detail: "low"`` caps each image at this many visual tokens (max_pixels = LOW_DETAIL_TOKENS * patch^2,
 #: 524,288 px for 32-px models such as Qwen3-VL, 401,408 px for 28-px models such as QVQ).
@@ -62,6 +62,7 @@ class Prepared:
     max_retries: int | None = None
     retry_backoff_s: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # recorded beside the request (prompt_sent, ...)
+    prefix: str | None = None  # --continue-from: the beginning of the answer, continued in partial mode
 
     @property
     def prompt(self) -> str | None:
@@ -93,14 +94,56 @@ def _parse_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def load_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The request object from ``--request`` / ``--request-file``, with shortcut flags applied."""
+@dataclass
+class Continuation:
+    """``--continue-from FILE``: the answer's beginning, and the request of a saved result."""
+
+    path: str
+    text: str
+    request: dict[str, Any] | None = None
+
+
+def load_continuation(args: argparse.Namespace, command: str, known: frozenset[str]) -> Continuation | None:
+    """Read ``--continue-from``: a result JSON saved by ``command`` (its ``text`` is the beginning,
+    its ``request`` is reused when no other is given) or a plain text file (the beginning)."""
+    path = getattr(args, "continue_from", None)
+    if path is None:
+        return None
+    text = _read_text(path, "--continue-from")
+    saved: Any = None
+    if text.lstrip().startswith("{"):
+        try:
+            saved = json.loads(text)
+        except ValueError:
+            saved = None
+    request = None
+    if isinstance(saved, dict) and isinstance(saved.get("text"), str):
+        if saved.get("command") not in (None, command):
+            raise CLIError(
+                f"--continue-from {path!r} is a result of 'qwen-vl {saved['command']}', not of 'qwen-vl {command}'"
+            )
+        text = saved["text"]
+        if isinstance(saved.get("request"), dict):
+            request = {k: v for k, v in saved["request"].items() if k in known}
+            if "<data URL" in json.dumps(request):
+                request = None  # its inline images were not kept in the file: the request must be given again
+    if not text.strip():
+        raise CLIError(f"--continue-from {path!r} holds no answer to continue (it is empty)")
+    return Continuation(path, text, request)
+
+
+def load_request(
+    args: argparse.Namespace, *, shortcuts: str = "--prompt and --image", base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The request object from ``--request`` / ``--request-file`` (else ``base``, a saved request),
+    with shortcut flags applied. ``shortcuts`` names the flags that can stand in for a request in
+    the error for none given."""
     if args.request is not None:
         request = _parse_object(args.request, "--request")
     elif args.request_file is not None:
         request = _parse_object(_read_text(args.request_file, "--request-file"), f"--request-file {args.request_file!r}")
     else:
-        request = {}
+        request = dict(base or {})
     if getattr(args, "prompt", None) is not None:
         request["prompt"] = args.prompt
     if getattr(args, "model", None) is not None:
@@ -115,7 +158,7 @@ def load_request(args: argparse.Namespace) -> dict[str, Any]:
         if video:
             request["video"] = video
     if not request:
-        raise CLIError("give the request with --request JSON or --request-file FILE (or --prompt and --image)")
+        raise CLIError(f"give the request with --request JSON or --request-file FILE (or {shortcuts})")
     return request
 
 
@@ -252,3 +295,11 @@ def set_prompt(prepared: Prepared, prompt: str) -> None:
     else:
         content.append({"type": "text", "text": prompt})
     prepared.notes["prompt_sent"] = prompt
+
+
+def continue_answer(prepared: Prepared, continuation: Continuation | None) -> None:
+    """Set the answer's beginning to continue (``--continue-from``), noted in the recorded request."""
+    if continuation is None:
+        return
+    prepared.prefix = continuation.text
+    prepared.notes["continued_from"] = {"file": continuation.path, "characters": len(continuation.text)}

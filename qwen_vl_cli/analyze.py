@@ -9,10 +9,19 @@ from qwen_vl_core.models import DEFAULT_MODEL, get_capabilities
 from qwen_vl_core.structured import JSON_HINT, extract_json, json_schema_format, load_json_schema, schema_errors, schema_prompt
 
 from ._args import add_api_args, add_request_args
-from ._chat import finish, run_call
-from ._common import Console, make_client
+from ._chat import check_raw, finish, open_client, raw_extra, run_call
+from ._common import Console
 from ._output import emit, normalized, plan_output
-from ._request import ANALYZE_FIELDS, LOW_DETAIL_TOKENS, Prepared, load_request, prepare, set_prompt
+from ._request import (
+    ANALYZE_FIELDS,
+    LOW_DETAIL_TOKENS,
+    Prepared,
+    continue_answer,
+    load_continuation,
+    load_request,
+    prepare,
+    set_prompt,
+)
 
 
 DESCRIPTION = f"""\
@@ -22,7 +31,8 @@ Request fields (JSON object):
   prompt (required)      the question or instruction
   image | images | video | video_frames
                          inputs: http(s) URL, local path, file://, data: or oss:// URL;
-                         images and video_frames are arrays (video_frames: 4 to 512 images)
+                         images and video_frames are arrays (video_frames: 4 to 512 images,
+                         4 to 80 for Qwen3.5 / Qwen3.6)
   model                  default {DEFAULT_MODEL}
   max_tokens, temperature, top_p, seed
   detail                 auto (default) | low (at most {LOW_DETAIL_TOKENS} tokens per image) |
@@ -41,6 +51,7 @@ examples:
   qwen-vl analyze --request '{"prompt":"Extract title, total, date","image":"invoice.png"}' --json-mode
   qwen-vl analyze --request-file req.json --schema invoice.schema.json --print-response
   qwen-vl analyze --request '{"prompt":"Describe the clip","video":"clip.mp4"}' --upload-files
+  qwen-vl analyze --continue-from output/qwen-vl/analyze-20260415T101530Z-1a2b3c.json   # a partial answer
 
 exit codes: 0 success, 2 usage or input error, 3 API error or unusable answer
 """
@@ -113,22 +124,25 @@ def check_json(text: str, schema: dict[str, Any] | None) -> tuple[Any, list[str]
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    request = load_request(args)
+    check_raw(args)
+    continuation = load_continuation(args, "analyze", ANALYZE_FIELDS)
+    request = load_request(args, base=continuation.request if continuation else None)
     if args.json_mode:
         request["json_mode"] = True
     if args.schema is not None:
         request["schema"] = args.schema
     prepared = prepare(request, command="analyze", known=ANALYZE_FIELDS, default_model=DEFAULT_MODEL)
+    continue_answer(prepared, continuation)
     schema = _structured(prepared)
     target = plan_output(args, "analyze")
-    client = make_client(args, console, max_retries=prepared.max_retries, retry_backoff_s=prepared.retry_backoff_s)
+    client, recorder = open_client(args, console, prepared)
     # Thinking answers are streamed, as the seed scripts do: the reasoning can be long.
     caps = get_capabilities(prepared.model)
     thinking = caps.thinking_on(prepared.options.get("enable_thinking")) and "response_format" not in prepared.options
     stream = args.stream or thinking
     with client:
         result = run_call(client, prepared, stream=stream, console=console, print_response=args.print_response)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = raw_extra(recorder)
     problem = None
     if "response_format" in prepared.options:
         value, problems, problem = check_json(result.text, schema)
@@ -139,5 +153,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
         result, command="analyze", model=prepared.model, request={**prepared.request, **prepared.notes}, extra=extra
     )
     emit(document, target, args, console)
-    return finish(result, console, problem)
+    return finish(result, console, problem, command="analyze", saved=target)
 

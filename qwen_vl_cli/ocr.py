@@ -11,8 +11,8 @@ from qwen_vl_core.protocol import OCR_TASKS
 from qwen_vl_core.structured import extract_json, load_json_object
 
 from ._args import add_api_args, add_request_args
-from ._chat import finish, run_call
-from ._common import CLIError, Console, make_client
+from ._chat import check_raw, finish, open_client, raw_extra, run_call
+from ._common import CLIError, Console
 from ._output import emit, normalized, plan_output
 from ._request import OCR_FIELDS, load_request, prepare, set_prompt
 
@@ -68,7 +68,7 @@ def add_parser(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_request_args(p, video=False, multi_image=False)
+    add_request_args(p, video=False, multi_image=False, continuation=False)
     group = p.add_argument_group("task")
     group.add_argument(
         "--task",
@@ -88,7 +88,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     if args.image and len(args.image) > 1:
         raise CLIError("ocr takes one image; give --image once")
-    request = load_request(args)
+    check_raw(args)
+    request = load_request(args, shortcuts="--image")
     if args.task is not None:
         request["task"] = args.task
     if args.task_config is not None:
@@ -115,10 +116,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if config is not None:
             prepared.options["ocr_task_config"] = config
     target = plan_output(args, "ocr")
-    client = make_client(args, console, max_retries=prepared.max_retries, retry_backoff_s=prepared.retry_backoff_s)
+    client, recorder = open_client(args, console, prepared)
     with client:
         result = run_call(client, prepared, stream=False, console=console, print_response=args.print_response)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = raw_extra(recorder)
     if task in _JSON_TASKS:
         try:
             extra["json"] = extract_json(result.text)
@@ -126,6 +127,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
             extra["json"] = None
     document = normalized(result, command="ocr", model=prepared.model, request={**prepared.request, **prepared.notes}, extra=extra)
     emit(document, target, args, console)
-    return finish(result, console)
+    return finish(result, console, command="ocr", saved=target)
 
 

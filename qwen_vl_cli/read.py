@@ -40,7 +40,7 @@ PIPELINE_NAME = "qwen-vl read"
 
 _PDF_SUFFIX = ".pdf"
 #: The message when pypdfium2 (the ``pdf`` extra) is not installed and a PDF is to be read.
-MISSING_PDF_EXTRA = "qwen-vl read needs the pdf extra to read PDFs: pip install 'qwen-vl-integrations[pdf]'"
+MISSING_PDF_EXTRA = "qwen-vl read needs pypdfium2 (the pdf extra) to read PDFs: pip install pypdfium2"
 
 # Rewrites of core hints into the flags that do the same thing here.
 _FLAG_HINTS = (("pass password=...", "give it with --password-env NAME or --password"),)
@@ -49,7 +49,7 @@ DESCRIPTION = """\
 Read images and scanned PDFs with a Qwen-VL model, page by page: one JSON line per page read,
 written as soon as it is read, in file and page order. Directories are searched for .pdf, .png,
 .jpg, .jpeg, .bmp, .tif, .tiff, .webp and .heic/.heif files. Each failed page is one line on stderr,
-then a summary line. PDFs need the pdf extra: pip install 'qwen-vl-integrations[pdf]'
+then a summary line. PDFs need pypdfium2 (the pdf extra): pip install pypdfium2
 
 A scanned PDF page's own JPEG is sent as it is; other PDF pages are rendered at the size the model
 looks at (its pixel budget, at most 300 dpi; --dpi caps it). Multi-page TIFFs give one line per
@@ -95,6 +95,16 @@ def _positive_int(text: str, most: int | None = None) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     if most is not None and value > most:
         raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
+    return value
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -194,7 +204,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
 
     add_connection_args(p)
-    p.add_argument("--max-retries", type=int, default=2, help="retries for 408/409/429/5xx (default 2)")
+    p.add_argument("--max-retries", type=_retries, default=2, help="retries for 408/409/429/5xx, 0 or more (default 2)")
     p.set_defaults(run=run)
     return p
 

@@ -8,10 +8,10 @@ from typing import Any
 from qwen_vl_core.models import get_capabilities
 
 from ._args import add_api_args, add_request_args
-from ._chat import ANSWER_HEADER, REASONING_HEADER, finish, run_call
-from ._common import Console, make_client
+from ._chat import ANSWER_HEADER, REASONING_HEADER, check_raw, finish, open_client, raw_extra, run_call
+from ._common import Console
 from ._output import emit, normalized, plan_output
-from ._request import REASON_FIELDS, load_request, prepare
+from ._request import REASON_FIELDS, continue_answer, load_continuation, load_request, prepare
 
 DEFAULT_MODEL = "qvq-max"
 
@@ -51,17 +51,23 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    request = load_request(args)
+    check_raw(args)
+    continuation = load_continuation(args, "reason", REASON_FIELDS)
+    request = load_request(args, base=continuation.request if continuation else None)
     prepared = prepare(request, command="reason", known=REASON_FIELDS, default_model=DEFAULT_MODEL)
+    continue_answer(prepared, continuation)
     caps = get_capabilities(prepared.model)
     if caps.thinking in ("hybrid-off", "hybrid-on") and "enable_thinking" not in prepared.options:
         prepared.options["enable_thinking"] = True
     target = plan_output(args, "reason")
-    client = make_client(args, console, max_retries=prepared.max_retries, retry_backoff_s=prepared.retry_backoff_s)
+    client, recorder = open_client(args, console, prepared)
     with client:
         result = run_call(client, prepared, stream=True, console=console, print_response=args.print_response)
     if not result.reasoning and not result.partial:
         console.warn(f"model {prepared.model!r} returned no reasoning, only an answer")
-    document = normalized(result, command="reason", model=prepared.model, request={**prepared.request, **prepared.notes})
+    document = normalized(
+        result, command="reason", model=prepared.model, request={**prepared.request, **prepared.notes},
+        extra=raw_extra(recorder),
+    )
     emit(document, target, args, console)
-    return finish(result, console)
+    return finish(result, console, command="reason", saved=target)

@@ -385,12 +385,12 @@ def test_request_file_and_shortcut_flags(cli_env, capsys, png):
 
 def test_output_path_file_and_directory(cli_env, capsys, png):
     req = request_json(prompt="x", image=str(png))
+    code, _, err = call(capsys, "analyze", "--request", req, "--output", "results/")  # a folder: created
+    assert code == 0, err
+    assert len(list(Path("results").glob("analyze-*.json"))) == 1
     code, _, err = call(capsys, "analyze", "--request", req, "--output", "results/one.json")
     assert code == 0, err
     assert json.loads(Path("results/one.json").read_text())["text"]
-    code, _, err = call(capsys, "analyze", "--request", req, "--output", "results/")
-    assert code == 0, err
-    assert len(list(Path("results").glob("analyze-*.json"))) == 1
     assert saved_files() == []
 
 
@@ -407,7 +407,7 @@ def test_api_key_env(cli_env, capsys, png, monkeypatch):
 def test_partial_answer_is_saved_and_exits_3(cli_env, capsys, png):
     cli_env.script(Json(completion("The first half"), headers={"x-dashscope-partialresponse": "true"}))
     code, out, err = call(capsys, "analyze", "--request", request_json(prompt="x", image=str(png)))
-    assert code == 3 and "part of the answer" in err
+    assert code == 3 and "returned only its beginning" in err and "--continue-from" in err
     assert only_saved()["partial"] is True
 
 

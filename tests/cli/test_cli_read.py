@@ -526,8 +526,8 @@ def test_read_pdf_without_pypdfium2_names_the_pdf_extra(keyed, monkeypatch, tmp_
     (tmp_path / "docs").mkdir()
     make_pdf(tmp_path / "docs" / "scan.pdf", 1)
     (tmp_path / "renamed.bin").write_bytes((tmp_path / "docs" / "scan.pdf").read_bytes())
-    expected = "qwen-vl: error: qwen-vl read needs the pdf extra to read PDFs: pip install 'qwen-vl-integrations[pdf]'\n"
-    assert expected == f"qwen-vl: error: {MISSING_PDF_EXTRA}\n"
+    expected = "qwen-vl: error: qwen-vl read needs pypdfium2 (the pdf extra) to read PDFs: pip install pypdfium2 (see 'qwen-vl read --help')\n"
+    assert expected == f"qwen-vl: error: {MISSING_PDF_EXTRA} (see 'qwen-vl read --help')\n"
     assert missing_extras([str(tmp_path / "docs")]) == ["pdf"] and missing_extras([str(tmp_path / "x.png")]) == []
     for target in ("docs/scan.pdf", "docs", "renamed.bin"):  # by name, in a directory, by content
         code, _, err = call(capsys, "read", str(tmp_path / target), "--base-url", keyed.url)
