@@ -8,7 +8,7 @@ The flow: QwenVLDocumentLoader (one Document per page, read as Markdown, cached 
 second question costs no reading) -> RecursiveCharacterTextSplitter -> InMemoryVectorStore with
 OpenAIEmbeddings pointed at DashScope's OpenAI-compatible embeddings endpoint (text-embedding-v4)
 -> retriever -> ChatQwenVL. Exit codes: 0 answered, 2 bad arguments, 3 the API failed.
-Needs: pip install "qwen-vl-integrations[langchain,pdf]" langchain-openai langchain-text-splitters
+Needs (from a checkout): pip install ".[langchain,pdf]" langchain-openai langchain-text-splitters
 """
 
 from __future__ import annotations

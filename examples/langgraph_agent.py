@@ -7,6 +7,7 @@
 The graph is the classic tool loop: the model node (ChatQwenVL with tools bound) either answers or
 asks for tool calls; the tools node runs them and hands the results back to the model. The image is
 a local file path inside an ordinary HumanMessage: ChatQwenVL reads, downscales and sends it.
+Exit codes, as the qwen-vl command's: 0 answered, 2 bad arguments or input, 3 the API call failed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from langchain_qwen_vl import ChatQwenVL
-from qwen_vl_core import DEFAULT_MODEL
+from qwen_vl_core import DEFAULT_MODEL, QwenVLError
+from qwen_vl_core.errors import ConfigurationError, InputValidationError
 
 # Indicative rates for the demo (units of each currency per 1 US dollar).
 USD_RATES = {"USD": 1.0, "CNY": 7.1, "EUR": 0.92, "GBP": 0.79, "JPY": 151.0, "SGD": 1.34, "HKD": 7.8}
@@ -83,11 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("question", nargs="?", default=DEFAULT_QUESTION)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--region", default=None, help="beijing (default), singapore, us or hongkong")
+    parser.add_argument("--base-url", default=None, help="another endpoint (default: DASHSCOPE_BASE_URL, else the region's)")
     args = parser.parse_args(argv)
     if not Path(args.image).is_file():
         parser.error(f"no such image file: {args.image}")
 
-    messages = ask(args.image, args.question, ChatQwenVL(model=args.model, region=args.region))
+    try:
+        messages = ask(args.image, args.question, ChatQwenVL(model=args.model, region=args.region, base_url=args.base_url))
+    except (InputValidationError, ConfigurationError) as exc:  # nothing was sent
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except QwenVLError as exc:  # the API call failed: exit 3, as the qwen-vl command does
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     for message in messages:
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
