@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InputValidationError, error_from_payload
+from .errors import EmptyResponseError, InputValidationError, error_from_payload
 from .messages import content_has_text
 from .planning import CHAT_OPTIONS, OCR_TASKS, RequestPlan, plan_request
 from .tools import arguments_json
@@ -172,16 +172,34 @@ def parse_completion(payload: Any, *, request_id: str | None = None, partial: bo
         )
         for i, call in enumerate(message.get("tool_calls") or [])
     ]
+    rid = payload.get("request_id") or payload.get("id") or request_id
+    reasoning = message.get("reasoning_content") or ""
+    if not partial:
+        _check_answered(message.get("content"), calls or reasoning, choice.get("finish_reason"), rid)
     return ChatResult(
         text=_text_of(message.get("content")),
-        reasoning=message.get("reasoning_content") or "",
+        reasoning=reasoning,
         tool_calls=calls,
         finish_reason=choice.get("finish_reason"),
         usage=parse_usage(payload.get("usage")),
         model=payload.get("model"),
-        request_id=payload.get("request_id") or payload.get("id") or request_id,
+        request_id=rid,
         partial=partial,
     )
+
+
+def _check_answered(content: Any, other: Any, finish_reason: Any, request_id: str | None) -> None:
+    """A whole (non-streamed) answer must say something: content (an empty string is a model that
+    said nothing, and is returned as such), tool calls or reasoning. ``content: null`` (or none)
+    with neither is a protocol fault, raised as :class:`EmptyResponseError`."""
+    if content is None and not other:
+        raise EmptyResponseError(
+            "the server answered HTTP 200 without an answer: the message has no content (null), no tool "
+            f"calls and no reasoning (finish_reason={finish_reason!r}); nothing was returned as the answer",
+            status=200,
+            code="empty_response",
+            request_id=request_id,
+        )
 
 
 def parse_chunk(payload: Any, *, request_id: str | None = None) -> ChatDelta:
@@ -214,8 +232,11 @@ def parse_chunk(payload: Any, *, request_id: str | None = None) -> ChatDelta:
     return delta
 
 
-def parse_native(payload: Any, *, request_id: str | None = None) -> ChatDelta:
-    """A native-mode response or stream event (``output.choices[0].message``)."""
+def parse_native(payload: Any, *, request_id: str | None = None, whole: bool = False) -> ChatDelta:
+    """A native-mode response or stream event (``output.choices[0].message``).
+
+    ``whole=True``: ``payload`` is a complete non-streamed response, which must hold an answer
+    (see :class:`~qwen_vl_core.errors.EmptyResponseError`); stream events may be empty."""
     if not isinstance(payload, Mapping):
         raise error_from_payload(payload, request_id=request_id)
     rid = payload.get("request_id") or request_id
@@ -228,6 +249,9 @@ def parse_native(payload: Any, *, request_id: str | None = None) -> ChatDelta:
     if finish in ("null", ""):
         finish = None
     text = _text_of(message.get("content")) if choices else output.get("text") or ""
+    if whole:
+        content = message.get("content") if choices else output.get("text")
+        _check_answered(content, message.get("reasoning_content"), finish, rid)
     return ChatDelta(
         text=text,
         reasoning=message.get("reasoning_content") or "",
