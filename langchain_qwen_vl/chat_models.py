@@ -86,10 +86,14 @@ class ChatQwenVL(BaseChatModel):
     DashScope cut the answer short after its ~180 s limit).
 
     Thinking: stream-only and always-thinking models (QVQ, ``*-thinking``) work with ``invoke``
-    (streamed and aggregated underneath). Structured output and forced tool calls need thinking off:
-    on a hybrid model (``qwen3-vl-plus``, ``qwen3.5-plus``, ...) whose ``enable_thinking`` you did not
-    set, thinking is turned off for that call; with ``enable_thinking=True`` or an always-thinking
-    model you get an ``InputValidationError`` before anything is sent.
+    (streamed and aggregated underneath). Structured output and forced tool calls need thinking off
+    (DashScope cannot think while its output is forced): on a hybrid model (``qwen3-vl-plus``,
+    ``qwen3.5-plus``, ...) thinking is turned off for that call, with a ``UserWarning`` when the model
+    was built with ``enable_thinking=True``. ``enable_thinking=True`` passed with the call itself, or
+    an always-thinking model, gives an ``InputValidationError`` before anything is sent.
+
+    Pickling (to worker processes) never carries the API key: an unpickled model finds its key
+    again from ``DASHSCOPE_API_KEY``, ``./.env`` or ``~/.alibabacloud/credentials``.
 
     Errors are :mod:`qwen_vl_core.errors` types (``RateLimitError``, ``IncompleteStreamError``, ...),
     each with ``status``, ``code`` and ``request_id``.
@@ -188,6 +192,16 @@ class ChatQwenVL(BaseChatModel):
     def client(self) -> QwenVLClient:
         """The underlying :class:`qwen_vl_core.QwenVLClient` (for OCR tasks and other core features)."""
         return self._client
+
+    # ------------------------------------------------------------------ pickling (never the key)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickles (multiprocessing, Ray, Dask, joblib) carry no key: the unpickled model finds
+        its key again in the process that uses it (``DASHSCOPE_API_KEY``, ``./.env``,
+        ``~/.alibabacloud/credentials``), or its first call says where it looked."""
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "api_key": None}
+        return state
 
     def close(self) -> None:
         """Close pooled connections (the model stays usable: pools are re-created on demand)."""
@@ -356,7 +370,8 @@ class ChatQwenVL(BaseChatModel):
         ``method`` defaults to what the model supports: ``json_schema`` (``response_format``
         json_schema), else ``function_calling`` (a forced tool call), else ``json_mode``
         (``response_format`` json_object; a JSON instruction is added to the prompt when no message
-        mentions JSON). On hybrid-thinking models thinking is turned off for these calls.
+        mentions JSON). On hybrid-thinking models thinking is turned off for these calls (with a
+        ``UserWarning`` if the model was built with ``enable_thinking=True``).
         With ``include_raw=True`` the result is ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}``.
         """
         return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict, kwargs=kwargs)

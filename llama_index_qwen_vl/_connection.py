@@ -36,6 +36,20 @@ class ClientSettings(BaseModel):
 
     _holder: _ClientHolder = PrivateAttr(default_factory=lambda: _ClientHolder())
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickles (multiprocessing, Ray, IngestionPipeline workers) carry no key: the unpickled
+        object finds its key again in the process that uses it (``DASHSCOPE_API_KEY``, ``./.env``,
+        ``~/.alibabacloud/credentials``), or says where it looked."""
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "api_key": None}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        holder = (state.get("__pydantic_private__") or {}).get("_holder")
+        super().__setstate__(state)  # LlamaIndex's re-runs __init__ with the fields (a client from them)
+        if isinstance(holder, _ClientHolder) and holder.injected:
+            self._holder = holder  # an injected client (pickled without its key) stays the one used
+
     def _init_client(self, client: QwenVLClient | None) -> None:
         """Use an injected client, or build one now so that a missing key fails at construction."""
         if client is not None:

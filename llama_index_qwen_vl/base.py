@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +35,8 @@ from llama_index.core.types import Model, PydanticProgramMode
 
 from qwen_vl_core import DEFAULT_MODEL, ModelCapabilities, QwenVLClient, StreamAccumulator, get_capabilities
 from qwen_vl_core.structured import extract_json, json_schema_format
-from qwen_vl_core.tools import forces_tool, normalize_tool_choice
+from qwen_vl_core.planning import thinking_off_for_call
+from qwen_vl_core.tools import normalize_tool_choice
 
 from ._convert import chat_response, stream_response, to_core_messages, tool_selections
 from ._connection import ClientSettings
@@ -128,11 +131,19 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
     # ---------------------------------------------------------------- requests
 
     def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Field defaults, then ``additional_kwargs``, then per-call keywords; ``None`` means unset."""
+        """Field defaults, then ``additional_kwargs``, then per-call keywords; ``None`` means unset.
+
+        Structured output and forced tool calls need thinking off: a configured
+        ``enable_thinking=True`` (and budget) is dropped for such a call, with one ``UserWarning``
+        (the core's :func:`~qwen_vl_core.planning.thinking_off_for_call`); ``enable_thinking=True``
+        passed with the call itself, or an always-thinking model, is refused by the core."""
         options: dict[str, Any] = {name: getattr(self, name) for name in _OPTION_FIELDS}
         options.update(self.additional_kwargs)
         options.update(kwargs)
         options.pop("strict", None)  # OpenAI-only switch some LlamaIndex callers pass
+        options, note = thinking_off_for_call(self.capabilities, options, kwargs)
+        if note:
+            warnings.warn(f"QwenVL: {note}", UserWarning, stacklevel=_caller_level())
         return {k: v for k, v in options.items() if v is not None}
 
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
@@ -200,16 +211,6 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
 
     # ---------------------------------------------------------------- tools
 
-    def _thinking_off_for_call(self, kwargs: dict[str, Any]) -> None:
-        """Structured output and forced tool calls need thinking off: unset an explicit
-        ``enable_thinking=True`` field (and the budget) for this call, so the core can turn thinking
-        off on hybrid models instead of refusing. Per-call keywords still win."""
-        if self.capabilities.thinking != "always" and "enable_thinking" not in kwargs:
-            if self.enable_thinking:
-                kwargs["enable_thinking"] = None
-            if "thinking_budget" not in kwargs:
-                kwargs["thinking_budget"] = None
-
     def _prepare_chat_with_tools(
         self,
         tools: Sequence[BaseTool],
@@ -232,9 +233,7 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
             out["tools"] = specs
             choice = normalize_tool_choice(tool_choice, specs, required=tool_required)
             if choice is not None:
-                out["tool_choice"] = choice
-                if forces_tool(choice):
-                    self._thinking_off_for_call(out)
+                out["tool_choice"] = choice  # a forced choice turns configured thinking off (see _options)
             if allow_parallel_tool_calls:
                 out["parallel_tool_calls"] = True
         return out
@@ -277,7 +276,6 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
         kwargs = dict(llm_kwargs or {})
         kwargs.pop("tool_choice", None)
         kwargs["response_format"] = json_schema_format(output_cls.model_json_schema(), name=output_cls.__name__)
-        self._thinking_off_for_call(kwargs)
         return messages, kwargs
 
     @staticmethod
@@ -319,3 +317,20 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
             return await super().astructured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
         messages, kwargs = self._structured_request(output_cls, prompt, llm_kwargs, prompt_args)
         return self._parse_structured(output_cls, await self.achat(messages, **kwargs))
+
+
+_LIBRARY_PREFIXES = ("llama_index", "qwen_vl_core", "pydantic", "asyncio", "concurrent", "threading", "contextvars",
+                     "contextlib", "wrapt")  # fmt: skip
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside LlamaIndex and this package (the user's call),
+    so a warning points there; the outermost frame when there is none."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        if not frame.f_globals.get("__name__", "").startswith(_LIBRARY_PREFIXES):
+            return level
+        frame = frame.f_back
+        level += 1
+    return max(1, level - 1)

@@ -236,7 +236,8 @@ def test_named_tool_choice_is_sent_and_checked(llm, dashscope):
 
 def test_forced_tool_turns_off_configured_thinking(dashscope):
     llm = QwenVL(api_key=KEY, base_url=dashscope.url, enable_thinking=True, thinking_budget=100)
-    llm.chat_with_tools([FunctionTool.from_defaults(fn=add)], user_msg="add", tool_required=True)
+    with pytest.warns(UserWarning, match="thinking is turned off for this call"):
+        llm.chat_with_tools([FunctionTool.from_defaults(fn=add)], user_msg="add", tool_required=True)
     body = dashscope.last_body
     assert body["tool_choice"] == "required"
     assert "enable_thinking" not in body and "thinking_budget" not in body  # hybrid-off: default is off
@@ -308,7 +309,8 @@ def test_structured_predict_with_an_image_uses_json_schema(llm, dashscope):
 async def test_astructured_predict_on_a_thinking_by_default_model(dashscope):
     llm = QwenVL(api_key=KEY, base_url=dashscope.url, model="qwen3.5-plus", enable_thinking=True)
     dashscope.script(Json(completion('{"vendor": "B", "total": 1}')))
-    out = await llm.astructured_predict(Invoice, invoice_prompt(image_bytes()), what="x")
+    with pytest.warns(UserWarning, match="thinking is turned off for this call"):
+        out = await llm.astructured_predict(Invoice, invoice_prompt(image_bytes()), what="x")
     assert out.vendor == "B"
     assert dashscope.last_body["enable_thinking"] is False  # json_schema needs thinking off
 
@@ -346,7 +348,7 @@ def test_server_errors_are_typed(llm, dashscope):
     assert info.value.status == 500
 
 
-def test_key_never_in_repr_serialization_or_logs(dashscope, caplog):
+def test_key_never_in_repr_serialization_or_logs(dashscope, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     llm = QwenVL(api_key=KEY, base_url=dashscope.url, max_retries=1, additional_kwargs={})
     dashscope.script(server_error(), Json(completion("ok")))
@@ -356,7 +358,10 @@ def test_key_never_in_repr_serialization_or_logs(dashscope, caplog):
     for text in texts:
         assert KEY not in text
     assert "retrying" in caplog.text  # the retry was logged, without the key
-    clone = pickle.loads(pickle.dumps(llm))  # workers get a working copy
+    dumped = pickle.dumps(llm)
+    assert KEY.encode() not in dumped  # workers get a working copy without the key ...
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)  # ... which they find the documented way
+    clone = pickle.loads(dumped)
     assert clone.chat([ChatMessage(content="again")]).message.content.endswith("again")
     assert "Removing unpickleable" not in caplog.text
 
