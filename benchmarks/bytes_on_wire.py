@@ -1,6 +1,8 @@
 """Bytes on the wire for one 4032x3024 photo: QwenVLClient versus Base64 of the original file
 (what ChatOpenAI and the raw openai SDK send), both measured at the same local DashScope-protocol
-server in one run, with the image tokens the documented formula gives for each.
+server in one run, with the image tokens the documented formula gives for each; and the image we
+send versus the floor at equal quality (the server's own view of the photo as the smallest JPEG
+that reaches our PSNR against that view).
 
     python benchmarks/bytes_on_wire.py [--model qwen3-vl-plus] [--high-resolution]
 """
@@ -18,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
-from benchmarks._photo import photo_jpeg  # noqa: E402
+from benchmarks._photo import photo_jpeg, psnr, server_view, smallest_jpeg_at  # noqa: E402
 from qwen_vl_core import DEFAULT_MODEL, QwenVLClient  # noqa: E402
 from qwen_vl_core.tokens import image_tokens  # noqa: E402
 from tests.fake_dashscope import DashScopeServer, data_url_image_size  # noqa: E402
@@ -67,6 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ChatOpenAI (Base64 of file)':<28}{peer_bytes:>16,}{f'{w}x{h}':>14}{peer_tokens:>14,}")
     print(f"ratio bytes ours/peer: {our_bytes / peer_bytes:.3f}  (peer sends {peer_bytes / our_bytes:.1f}x more)")
     print(f"ratio image tokens ours/peer: {our_tokens / peer_tokens:.3f}")
+    if (sent_w, sent_h) != (w, h):
+        import io
+
+        sent = base64.b64decode(our_url.split(",", 1)[1])
+        view = server_view(data, (sent_w, sent_h))
+        quality = psnr(Image.open(io.BytesIO(sent)), view)
+        floor, settings = smallest_jpeg_at(view, quality)
+        print(f"image sent: {len(sent):,} bytes at {quality:.2f} dB PSNR against the server's bicubic resize; "
+              f"floor at equal quality ({settings}): {floor:,} bytes; ratio ours/floor {len(sent) / floor:.3f}")
     return 0 if our_tokens == peer_tokens else 1
 
 

@@ -102,3 +102,155 @@ def test_describe_format():
     assert describe_format(("video", "MP4", "video/mp4")) == "MP4 video"
     assert describe_format(("other", "text", "text/plain")) == "text file"
     assert describe_format(None) == "an unrecognized format"
+
+
+# ------------------------------------------------------------------ headers read without decoding (probe_image)
+
+from qwen_vl_core.media.probe import ImageProbeError, TruncatedImageError, probe_image  # noqa: E402
+from qwen_vl_core.media.resize import oriented_size  # noqa: E402
+
+_XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:Orientation="{}"/></rdf:RDF></x:xmpmeta>'
+
+
+def _oriented(fmt: str, mode: str, orientation: int, how: str) -> bytes:
+    from PIL import PngImagePlugin
+
+    params: dict = {}
+    if how == "exif":
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        params["exif"] = exif.tobytes()
+    elif how == "xmp" and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", _XMP.format(orientation), zip=orientation % 2 == 0)
+        params["pnginfo"] = info
+    elif how == "xmp":
+        params["xmp"] = _XMP.format(orientation).encode()
+    if fmt == "WEBP":
+        params["lossless"] = orientation % 2 == 0
+    buf = io.BytesIO()
+    Image.new(mode, (37, 23)).save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def _corpus():
+    for fmt in ("PNG", "JPEG", "WEBP", "BMP", "TIFF"):
+        for mode in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16", "CMYK"):
+            for orientation in (1, 2, 3, 5, 6, 8):
+                for how in ("exif", "xmp", "none"):
+                    try:
+                        data = _oriented(fmt, mode, orientation, how)
+                    except (OSError, ValueError, KeyError):
+                        continue  # a mode this format cannot store
+                    yield pytest.param(fmt, data, id=f"{fmt}-{mode}-{orientation}-{how}")
+
+
+@pytest.mark.parametrize("fmt, data", list(_corpus()))
+def test_header_reads_agree_with_pillow(fmt, data):
+    """Size and display size (EXIF first, then XMP orientation) as Pillow reports them."""
+    header = probe_image(data, fmt)
+    img = Image.open(io.BytesIO(data))
+    if fmt == "TIFF":  # Pillow reports a TIFF upright already (and turns its pixels on load)
+        assert header.display_size == img.size
+    else:
+        assert (header.width, header.height) == img.size
+        assert header.display_size == oriented_size(img)
+
+
+def test_png_exif_after_the_image_data_and_imagemagick_raw_profile():
+    img = Image.new("RGB", (40, 20))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    png = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    payload = exif.tobytes()
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload
+    chunk += struct.pack(">I", __import__("zlib").crc32(chunk[4:]))
+    late = png[:-12] + chunk + png[-12:]  # eXIf after IDAT: Pillow only sees it once it has loaded the pixels
+    assert probe_image(late, "PNG").display_size == (20, 40) == oriented_size(Image.open(io.BytesIO(late)))
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(payload):8}\n{payload.hex()}\n", zip=True)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", pnginfo=info)
+    assert probe_image(buf.getvalue(), "PNG").display_size == (20, 40)
+
+
+def test_animation_frames_and_alpha_from_headers():
+    frames = [Image.new("RGBA", (30, 20), (i * 60, 0, 0, 128)) for i in range(3)]
+    for fmt in ("PNG", "WEBP"):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=100)
+        header = probe_image(buf.getvalue(), fmt)
+        assert (header.width, header.height, header.frames, header.alpha) == (30, 20, 3, True), fmt
+        assert header.frames == Image.open(io.BytesIO(buf.getvalue())).n_frames
+    assert not probe_image(_image_bytes("PNG"), "PNG").alpha
+
+
+def test_big_endian_and_bigtiff_headers():
+    buf = io.BytesIO()
+    Image.new("L", (50, 30)).save(buf, "TIFF", big_tiff=True)
+    assert (probe_image(buf.getvalue(), "TIFF").width, probe_image(buf.getvalue(), "TIFF").height) == (50, 30)
+    # a minimal big-endian TIFF: 8x4 L, one uncompressed strip of 32 bytes at offset 8
+    entries = [(256, 3, 1, 8 << 16), (257, 3, 1, 4 << 16), (258, 3, 1, 8 << 16), (273, 4, 1, 8), (279, 4, 1, 32)]
+    ifd = struct.pack(">H", len(entries)) + b"".join(struct.pack(">HHII", *e) for e in entries) + b"\0\0\0\0"
+    tiff = b"MM\x00*" + struct.pack(">I", 40) + b"\x80" * 32 + ifd
+    assert probe_image(tiff, "TIFF").width == 8 and Image.open(io.BytesIO(tiff)).size == (8, 4)
+    with pytest.raises(TruncatedImageError):
+        probe_image(tiff[:30] + tiff[40:], "TIFF")  # the strip is shorter than the directory says
+
+
+@pytest.mark.parametrize(
+    "fmt, data",
+    [
+        ("PNG", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40),
+        ("JPEG", b"\xff\xd8\xff\xd9"),
+        ("WEBP", b"RIFF\x0c\x00\x00\x00WEBPJUNK\x00\x00\x00\x00"),
+        ("BMP", b"BM" + b"\x00" * 12 + struct.pack("<IiiHH", 40, 0, 10, 1, 24) + b"\x00" * 24),
+    ],
+)
+def test_malformed_headers_are_not_called_truncated(fmt, data):
+    with pytest.raises(ImageProbeError) as info:
+        probe_image(data, fmt)
+    assert not isinstance(info.value, TruncatedImageError)
+
+
+def test_jpeg_junk_between_segments_is_skipped_as_pillow_does():
+    jpeg = _image_bytes("JPEG")
+    after_app0 = 4 + int.from_bytes(jpeg[4:6], "big")
+    junk = jpeg[:after_app0] + b"\x00\x00junk" + jpeg[after_app0:]
+    assert Image.open(io.BytesIO(junk)).size == (32, 24)
+    assert (probe_image(junk, "JPEG").width, probe_image(junk, "JPEG").height) == (32, 24)
+
+
+def test_compressed_png_text_is_inflated_with_a_cap():
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", "0" * (4 << 20), zip=True)  # 4 MB of text in a few KB
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20)).save(buf, "PNG", pnginfo=info)
+    assert probe_image(buf.getvalue(), "PNG").orientation == 1  # ignored, not inflated whole
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "TIFF"])
+def test_damaged_files_raise_only_probe_errors(fmt):
+    """Random cuts and byte flips: a header reader answers or raises ImageProbeError, nothing else."""
+    import random
+
+    rng = random.Random(fmt)
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(buf, fmt, exif=exif.tobytes())
+    whole = buf.getvalue()
+    for _ in range(300):
+        data = bytearray(whole[: rng.randint(1, len(whole))] if rng.random() < 0.5 else whole)
+        for _ in range(rng.randint(0, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            probe_image(bytes(data), fmt)
+        except ImageProbeError:
+            pass

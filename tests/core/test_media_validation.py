@@ -6,6 +6,7 @@ import base64
 import io
 import os
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,83 @@ def test_corrupt_image_is_refused():
 
 def test_truncated_jpeg_that_needs_decoding_is_refused():
     data = image_bytes((3000, 2000), "JPEG", color=(10, 200, 90))
-    with pytest.raises(InputValidationError, match=r"image '<bytes>': cannot be decoded as JPEG"):
+    with pytest.raises(InputValidationError, match=r"image '<bytes>': the JPEG file is truncated \(no end-of-image"):
         resolve_image(data[: len(data) // 3] + b"\x00" * 10)
+
+
+# ------------------------------------------------------------------ truncated files (structure, not decoding)
+
+
+def _heic(mdat: int, have: int) -> bytes:
+    ftyp = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+    return ftyp + struct.pack(">I", 8 + mdat) + b"mdat" + b"\x00" * have
+
+
+def _whole(fmt: str) -> bytes:
+    if fmt == "HEIC":
+        return _heic(100, 100)
+    save = {"WEBP": {"quality": 80}, "JPEG": {"quality": 90}}.get(fmt, {})
+    return noise((64, 48), fmt, **save)
+
+
+# each accepted format, cut where a copy or a download stops: the structure says more is missing
+CUTS = {
+    "PNG": [lambda d: d[:-12], lambda d: d[:-1], lambda d: d[: len(d) // 2]],  # IEND gone, its CRC cut, half
+    "JPEG": [lambda d: d[:-2], lambda d: d[: len(d) // 2], lambda d: d[: len(d) // 2] + b"\x00" * 64],
+    "WEBP": [lambda d: d[:-1], lambda d: d[: len(d) // 2]],
+    "BMP": [lambda d: d[:-1], lambda d: d[: len(d) // 2]],
+    "TIFF": [lambda d: d[:-1], lambda d: d[: len(d) // 2]],
+    "HEIC": [lambda d: d[:-1], lambda d: d[:30]],
+}
+
+
+@pytest.mark.parametrize("fmt, cut", [(f, i) for f, cuts in CUTS.items() for i in range(len(cuts))])
+def test_truncated_files_of_every_accepted_format_are_refused(fmt, cut, tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # HEIC: the boxes are checked without the plugin
+    whole = _whole(fmt)
+    assert resolve_image(whole).kind == "image"  # the complete file goes through
+    data = CUTS[fmt][cut](whole)
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(data)
+    for value, named in ((path, f"image '{path}'"), (data, "image '<bytes>'")):
+        with pytest.raises(InputValidationError) as info:
+            resolve_image(value, options=MediaOptions(resize=False))
+        message = str(info.value)
+        assert message.startswith(f"{named}: the {fmt} file is truncated ("), message
+        assert "use a complete copy" in message
+
+
+def test_truncation_is_caught_even_when_pillow_would_accept_it(monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # common in ML code: gray fill, no error
+    data = image_bytes((3000, 2000), "JPEG", color=(10, 200, 90))  # needs a downscale: would be decoded
+    with pytest.raises(InputValidationError, match=r"the JPEG file is truncated"):
+        resolve_image(data[:-200])
+    with pytest.raises(InputValidationError, match=r"the PNG file is truncated"):
+        resolve_image(image_bytes((3000, 2000))[:-12])
+
+
+def test_data_after_the_end_of_a_whole_file_is_accepted():
+    jpeg = noise((64, 48), "JPEG")
+    motion_photo = jpeg + b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000)  # a phone's JPEG with a video after it
+    assert resolve_image(motion_photo).mime == "image/jpeg"
+    assert resolve_image(noise((64, 48)) + b"trailing bytes").mime == "image/png"
+    assert resolve_image(noise((64, 48), "WEBP") + b"\x00" * 16).mime == "image/webp"
+
+
+def test_a_damaged_header_is_named_as_unreadable():
+    png = bytearray(image_bytes((64, 48)))
+    png[20] ^= 0xFF  # IHDR height byte: the chunk CRC no longer matches
+    with pytest.raises(InputValidationError, match=r"^image '<bytes>': cannot be read as PNG \(damaged IHDR chunk\)$"):
+        resolve_image(bytes(png))
+    jpeg = image_bytes((64, 48), "JPEG")
+    sos = jpeg.index(b"\xff\xda")
+    sof = jpeg.index(b"\xff\xc0")
+    no_frame = jpeg[:sof] + jpeg[sof + 2 + int.from_bytes(jpeg[sof + 2 : sof + 4], "big") :]
+    assert no_frame.index(b"\xff\xda") < sos
+    with pytest.raises(InputValidationError, match=r"cannot be read as JPEG \(image data before the frame header"):
+        resolve_image(no_frame)
 
 
 # ------------------------------------------------------------------ byte limits
