@@ -9,6 +9,14 @@ from typing import Any
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from qwen_vl_core import QwenVLClient
+from qwen_vl_core.transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+)
 
 __all__ = ["ClientSettings"]
 
@@ -27,8 +35,30 @@ class ClientSettings(BaseModel):
         default=None, description="Another endpoint (DashScope host or OpenAI-compatible /v1)."
     )
     workspace: str | None = Field(default=None, description="DashScope workspace id.")
-    timeout: float = Field(default=120.0, gt=0, description="Seconds per HTTP request.")
+    timeout: float = Field(
+        default=DEFAULT_TIMEOUT, gt=0,
+        description="Seconds for each network operation (above DashScope's 180 s limit for non-streamed answers).",
+    )
     max_retries: int = Field(default=2, ge=0, description="Retries for 408/409/429/5xx and connection errors.")
+    deadline: float | None = Field(
+        default=DEFAULT_DEADLINE, gt=0, description="Seconds for a whole non-streamed call, retries included."
+    )
+    stream_idle_timeout: float | None = Field(
+        default=DEFAULT_STREAM_IDLE_TIMEOUT, gt=0, description="Seconds a stream may go without an event."
+    )
+    max_retry_wait: float = Field(
+        default=DEFAULT_MAX_RETRY_WAIT, ge=0,
+        description="Longest Retry-After waited; a longer one raises at once with retry_after.",
+    )
+    retry_read_timeouts: bool = Field(
+        default=False, description="Resend a request that timed out waiting for its answer (may bill twice)."
+    )
+    max_response_bytes: int | None = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, gt=0, description="Largest JSON answer or stream event."
+    )
+    max_stream_bytes: int | None = Field(
+        default=DEFAULT_MAX_STREAM_BYTES, gt=0, description="Most a whole stream may carry."
+    )
     resize: bool = Field(default=True, description="Downscale local images to what the model looks at (token-neutral).")
     upload: bool = Field(default=True, description="Upload files too large for a data URL to temporary storage.")
     allow_local_files: bool = Field(default=True, description="Allow local paths and file:// URLs as media.")

@@ -1,6 +1,7 @@
 """The transport prefers httpx2 and still accepts clients of either httpx2 or httpx from a user."""
 
 import os
+import time
 
 import httpx
 import pytest
@@ -48,3 +49,24 @@ def test_upload_through_a_user_supplied_httpx_client(dashscope, api_key, tmp_pat
         client.chat([{"role": "user", "content": [{"image": str(path)}]}], model="qwen3-vl-plus")
     url = dashscope.chat_requests[-1].json["messages"][0]["content"][0]["image_url"]["url"]
     assert url.startswith("oss://") and dashscope.uploads[url[len("oss://"):]] == path.read_bytes()
+
+
+def test_limits_hold_with_a_user_supplied_httpx_client(dashscope, api_key):
+    from qwen_vl_core.errors import ResponseTooLargeError
+    from tests.fake_dashscope import Dribble, Huge, Sse, chunks
+
+    with httpx.Client(timeout=3) as http:
+        client = QwenVLClient(api_key=api_key, base_url=dashscope.url, http_client=http, deadline=1.5,
+                              stream_idle_timeout=1, max_response_bytes=1024 * 1024)
+        dashscope.script(Dribble(Json(completion("a slow answer")), every=0.25, size=8))
+        start = time.monotonic()
+        with pytest.raises(APITimeoutError, match="deadline"):
+            client.chat(USER, model="qwen3-vl-plus")
+        dashscope.script(Dribble(Sse(chunks("a trickle")), every=0.25, size=16))
+        with pytest.raises(APITimeoutError, match="stream_idle_timeout"):
+            list(client.stream(USER, model="qwen3-vl-plus"))
+        assert time.monotonic() - start < 5
+        dashscope.script(Huge(3 * 1024 * 1024, declare_length=False))
+        with pytest.raises(ResponseTooLargeError):
+            client.chat(USER, model="qwen3-vl-plus")
+    assert len(dashscope.chat_requests) == 3
