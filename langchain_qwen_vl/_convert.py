@@ -5,12 +5,16 @@ Inbound, content parts pass through unchanged wherever the core already understa
 DashScope-native ``{"image"}``/``{"video"}``, local paths, ``file://`` URIs, bytes, PIL images).
 Only LangChain-specific shapes are rewritten here: v0 multimodal blocks, Anthropic-style
 ``source`` blocks, and the non-text blocks LangChain keeps in assistant content (``reasoning``,
-``tool_call``, ``thinking``, ``tool_use``), which are never sent back as content.
+``tool_call``, ``thinking``, ``tool_use``), which are never sent back as content. ``file`` blocks
+(PDFs, TIFFs; v1, v0 ``source_type`` and OpenAI shapes) and images in ``ToolMessage`` content go
+to the core as they are: it renders documents into page images and moves tool images into a user
+message (:mod:`qwen_vl_core.documents.chat_pages`, :mod:`qwen_vl_core.tool_media`).
 
 Outbound, a core :class:`~qwen_vl_core.ChatResult` / :class:`~qwen_vl_core.ChatDelta` becomes an
 ``AIMessage`` / ``AIMessageChunk`` with reasoning in ``additional_kwargs["reasoning_content"]``
 (which ``content_blocks`` turns into a standard ``reasoning`` block), tool calls,
-``usage_metadata`` and ``response_metadata``.
+``usage_metadata`` and ``response_metadata`` (with ``images``: each image's original, sent and
+model-side size, from :class:`qwen_vl_core.grounding.ImageRecord`, when the request had images).
 """
 
 from __future__ import annotations
@@ -65,11 +69,23 @@ _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assi
 # ---------------------------------------------------------------------------------------- inbound
 
 
+_KEPT_KEYS = ("filename", "extras", "pages", "password", "min_pixels", "max_pixels", "fps")
+
+
 def _v0_block(part: Mapping[str, Any]) -> dict[str, Any]:
-    """LangChain v0 ``{"type", "source_type": "url"|"base64"|"id", ...}`` -> v1 block."""
+    """LangChain v0 ``{"type", "source_type": "url"|"base64"|"id"|"text", ...}`` -> v1 block (a
+    ``file`` block with ``source_type`` "text" is a text document: a text part)."""
     kind = part.get("type")
     source = part.get("source_type")
+    if kind == "file" and source == "text":
+        text = part.get("text") if isinstance(part.get("text"), str) else part.get("url")
+        if not isinstance(text, str):
+            raise InputValidationError(f"file block with source_type 'text' has no text: {_brief(part)}")
+        return {"type": "text", "text": text}
     out: dict[str, Any] = {"type": kind}
+    for key in _KEPT_KEYS:
+        if key in part:
+            out[key] = part[key]
     if source == "url":
         out["url"] = part.get("url")
     elif source == "base64":
@@ -84,9 +100,15 @@ def _v0_block(part: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _anthropic_block(part: Mapping[str, Any]) -> dict[str, Any]:
-    """Anthropic ``{"type": "image", "source": {"type": "base64"|"url", ...}}`` -> v1 block."""
+    """Anthropic ``{"type": "image" | "document", "source": {"type": "base64"|"url", ...}}`` -> v1
+    block (a document becomes a ``file`` block; a plain-text document a text part)."""
     src = part["source"]
-    out: dict[str, Any] = {"type": part.get("type")}
+    kind = part.get("type")
+    if kind == "document" and src.get("type") == "text":
+        return {"type": "text", "text": str(src.get("data") or "")}
+    out: dict[str, Any] = {"type": "file" if kind == "document" else kind}
+    if kind == "document" and isinstance(part.get("title"), str):
+        out["filename"] = part["title"]
     if src.get("type") == "base64":
         out["base64"] = src.get("data")
         if src.get("media_type"):
@@ -109,7 +131,7 @@ def _convert_part(part: Any) -> Any:
     kind = part.get("type")
     if kind in ("image", "video", "audio", "file") and "source_type" in part:
         return _v0_block(part)
-    if kind in ("image", "video") and isinstance(part.get("source"), Mapping):
+    if kind in ("image", "video", "document") and isinstance(part.get("source"), Mapping):
         return _anthropic_block(part)
     if kind == "text-plain":  # v1 plain-text document block
         return {"type": "text", "text": part.get("text", "")}
@@ -246,17 +268,22 @@ def usage_to_metadata(usage: Usage) -> UsageMetadata:
     return meta
 
 
-def _response_metadata(result: ChatResult | ChatDelta, model: str) -> dict[str, Any]:
-    return {
+def _response_metadata(
+    result: ChatResult | ChatDelta, model: str, images: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    out = {
         "model_name": result.model or model,
         "finish_reason": result.finish_reason,
         "request_id": result.request_id,
         "model_provider": MODEL_PROVIDER,
         "partial": bool(result.partial),
     }
+    if images:
+        out["images"] = images
+    return out
 
 
-def result_to_message(result: ChatResult, *, model: str) -> AIMessage:
+def result_to_message(result: ChatResult, *, model: str, images: list[dict[str, Any]] | None = None) -> AIMessage:
     """A complete core result -> ``AIMessage`` (v0 content; LangChain converts for ``output_version="v1"``)."""
     calls = []
     invalid = []
@@ -274,14 +301,14 @@ def result_to_message(result: ChatResult, *, model: str) -> AIMessage:
         tool_calls=calls,
         invalid_tool_calls=invalid,
         usage_metadata=usage_to_metadata(result.usage) if result.usage else None,
-        response_metadata=_response_metadata(result, model),
+        response_metadata=_response_metadata(result, model, images),
     )
 
 
-def chat_result(result: ChatResult, *, model: str) -> LCChatResult:
+def chat_result(result: ChatResult, *, model: str, images: list[dict[str, Any]] | None = None) -> LCChatResult:
     """A complete core result -> LangChain's ``ChatResult`` (one generation, ``llm_output`` with
-    the model name and token usage)."""
-    message = result_to_message(result, model=model)
+    the model name and token usage); ``images`` are the request's image records (response metadata)."""
+    message = result_to_message(result, model=model, images=images)
     llm_output: dict[str, Any] = {"model_name": message.response_metadata["model_name"]}
     if result.usage is not None:
         llm_output["token_usage"] = result.usage.to_dict()
@@ -310,13 +337,14 @@ def delta_to_chunk(delta: ChatDelta) -> AIMessageChunk | None:
     )
 
 
-def final_chunk(summary: ChatResult, *, model: str) -> AIMessageChunk:
-    """The closing chunk of a stream: finish reason, model, request id, partial flag and usage
-    (``summary`` is the stream folded by :class:`qwen_vl_core.StreamAccumulator`)."""
+def final_chunk(summary: ChatResult, *, model: str, images: list[dict[str, Any]] | None = None) -> AIMessageChunk:
+    """The closing chunk of a stream: finish reason, model, request id, partial flag, usage and
+    the request's image records (``summary`` is the stream folded by
+    :class:`qwen_vl_core.StreamAccumulator`)."""
     return AIMessageChunk(
         content="",
         usage_metadata=usage_to_metadata(summary.usage) if summary.usage else None,
-        response_metadata=_response_metadata(summary, model),
+        response_metadata=_response_metadata(summary, model, images),
         chunk_position="last",
     )
 

@@ -24,8 +24,18 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from qwen_vl_core import DEFAULT_MODEL, QwenVLClient, QwenVLError, StreamAccumulator, get_capabilities
 from qwen_vl_core import ChatResult as CoreResult
+from qwen_vl_core.chat_media import ChatMedia, aprepare_chat_media, prepare_chat_media
 from qwen_vl_core.estimate import text_tokens
+from qwen_vl_core.grounding import Grounding
 from qwen_vl_core.tools import normalize_tool_choice
+from qwen_vl_core.transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+)
 from typing_extensions import Self
 
 try:  # langchain-core >= 1.1
@@ -76,14 +86,19 @@ class ChatQwenVL(BaseChatModel):
     ``{"type": "video", "video": [frame, ...], "fps": 2}``, DashScope-native ``{"image": ...}`` /
     ``{"video": ...}``; wherever a URL goes, a local path or ``file://`` URI also works (read under
     ``allow_local_files`` / ``allowed_dirs``, downscaled token-neutrally, uploaded to DashScope
-    temporary storage when too large for a data URL).
+    temporary storage when too large for a data URL). PDFs and multi-page TIFFs in ``file`` blocks
+    (v1 ``base64`` / ``url`` / ``path``, v0 ``source_type``, OpenAI ``file``) are sent as page
+    images rendered at the model's budget (``pages`` on the block or ``document_pages``), checked
+    against the context window first; images a tool returns in a ``ToolMessage`` are sent in a
+    user message right after the tool results (DashScope takes images in user messages only).
 
     Output: reasoning in ``additional_kwargs["reasoning_content"]`` and as a ``reasoning`` block in
     ``content_blocks`` (in ``content`` too with ``output_version="v1"``); ``usage_metadata`` with
     ``input_token_details`` ``image`` / ``video`` / ``cache_read`` and ``output_token_details``
     ``reasoning`` where the server reports them; ``response_metadata`` with ``model_name``,
     ``finish_reason``, ``request_id``, ``model_provider="dashscope"`` and ``partial`` (True when
-    DashScope cut the answer short after its ~180 s limit).
+    DashScope cut the answer short after its ~180 s limit) and, when the request had images,
+    ``images``: each image's original, sent and model-side size (what :meth:`ground` maps boxes with).
 
     Thinking: stream-only and always-thinking models (QVQ, ``*-thinking``) work with ``invoke``
     (streamed and aggregated underneath). Structured output and forced tool calls need thinking off
@@ -123,9 +138,25 @@ class ChatQwenVL(BaseChatModel):
     max_pixels: int | None = None
     fps: float | None = None
     """Frames per second sampled from videos (0.1 to 10)."""
-    timeout: float | None = Field(default=120.0, alias="request_timeout")
+    document_pages: list[int] | str | None = None
+    """Pages of PDFs / TIFFs in ``file`` blocks to send (``[1, 3]``, ``"1-3"``; default all); a
+    block's own ``pages`` wins. Also a per-call keyword."""
+    timeout: float | None = Field(default=DEFAULT_TIMEOUT, alias="request_timeout")
+    """Seconds for each network operation (default 240, above DashScope's 180 s limit for non-streamed answers)."""
     max_retries: int = 2
     """Retries for 408/409/429/5xx and connection errors, with backoff honouring ``Retry-After``."""
+    deadline: float | None = DEFAULT_DEADLINE
+    """Seconds for a whole non-streamed call, retries included (default 600); None: no deadline."""
+    stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT
+    """Seconds a stream may go without an event (default 120); None: no limit."""
+    max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
+    """Longest ``Retry-After`` waited (default 60 s); a longer one raises at once with ``retry_after``."""
+    retry_read_timeouts: bool = False
+    """Resend a request that timed out waiting for its answer (it may be billed twice)."""
+    max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES
+    """Largest JSON answer or stream event (default 32 MiB)."""
+    max_stream_bytes: int | None = DEFAULT_MAX_STREAM_BYTES
+    """Most a whole stream may carry (default 256 MiB)."""
     streaming: bool = False
     """Use the streaming API for ``invoke`` too."""
     stream_usage: bool = True
@@ -249,7 +280,9 @@ class ChatQwenVL(BaseChatModel):
             image_url_inputs=True,
             video_inputs=caps.video,
             audio_inputs=False,
-            pdf_inputs=False,
+            pdf_inputs=True,  # sent as page images (qwen_vl_core.documents.chat_pages)
+            image_tool_message=caps.tools,  # moved into a user message (qwen_vl_core.tool_media)
+            pdf_tool_message=caps.tools,
             reasoning_output=caps.thinking != "never",
             text_outputs=True,
             tool_calling=caps.tools,
@@ -271,9 +304,32 @@ class ChatQwenVL(BaseChatModel):
             core_messages = ensure_json_hint(core_messages)
         return model, core_messages, options
 
-    def _chat_result(self, result: CoreResult, model: str) -> ChatResult:
+    def _media(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> tuple[str, ChatMedia, dict[str, Any]]:
+        """(model, messages with documents expanded and images resolved once + their size
+        records, core options); ``document_pages`` is taken out of the per-call keywords here."""
+        call = dict(kwargs)
+        pages = call.pop("document_pages", self.document_pages)
+        model, core_messages, options = self._request(messages, stop, call)
+        media = prepare_chat_media(core_messages, model=model, options=options,
+                                   media_options=self._client.media_options, pages=pages)  # fmt: skip
+        return model, media, options
+
+    async def _amedia(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> tuple[str, ChatMedia, dict[str, Any]]:
+        """:meth:`_media` with reading, rendering and encoding off the event loop."""
+        call = dict(kwargs)
+        pages = call.pop("document_pages", self.document_pages)
+        model, core_messages, options = self._request(messages, stop, call)
+        media = await aprepare_chat_media(core_messages, model=model, options=options,
+                                          media_options=self._client.media_options, pages=pages)  # fmt: skip
+        return model, media, options
+
+    def _chat_result(self, result: CoreResult, model: str, media: ChatMedia | None = None) -> ChatResult:
         _warn_if_partial(result)
-        return chat_result(result, model=model)
+        return chat_result(result, model=model, images=media.images_metadata() if media else None)
 
     def _generate(
         self,
@@ -282,8 +338,8 @@ class ChatQwenVL(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        model, core_messages, options = self._request(messages, stop, kwargs)
-        return self._chat_result(self._client.chat(core_messages, model=model, **options), model)
+        model, media, options = self._media(messages, stop, kwargs)
+        return self._chat_result(self._client.chat(media.messages, model=model, **options), model, media)
 
     async def _agenerate(
         self,
@@ -292,8 +348,8 @@ class ChatQwenVL(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        model, core_messages, options = self._request(messages, stop, kwargs)
-        return self._chat_result(await self._client.achat(core_messages, model=model, **options), model)
+        model, media, options = await self._amedia(messages, stop, kwargs)
+        return self._chat_result(await self._client.achat(media.messages, model=model, **options), model, media)
 
     def _stream(
         self,
@@ -303,14 +359,14 @@ class ChatQwenVL(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         # LangChain's stream() reports each chunk to the callbacks itself.
-        model, core_messages, options = self._request(messages, stop, kwargs)
+        model, media, options = self._media(messages, stop, kwargs)
         acc = StreamAccumulator()
-        for delta in self._client.stream(core_messages, model=model, **options):
+        for delta in self._client.stream(media.messages, model=model, **options):
             acc.add(delta)
             chunk = delta_to_chunk(delta)
             if chunk is not None:
                 yield ChatGenerationChunk(message=chunk)
-        yield self._last_chunk(acc.build(), model)
+        yield self._last_chunk(acc.build(), model, media)
 
     async def _astream(
         self,
@@ -319,18 +375,41 @@ class ChatQwenVL(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        model, core_messages, options = self._request(messages, stop, kwargs)
+        model, media, options = await self._amedia(messages, stop, kwargs)
         acc = StreamAccumulator()
-        async for delta in self._client.astream(core_messages, model=model, **options):
+        async for delta in self._client.astream(media.messages, model=model, **options):
             acc.add(delta)
             chunk = delta_to_chunk(delta)
             if chunk is not None:
                 yield ChatGenerationChunk(message=chunk)
-        yield self._last_chunk(acc.build(), model)
+        yield self._last_chunk(acc.build(), model, media)
 
-    def _last_chunk(self, summary: CoreResult, model: str) -> ChatGenerationChunk:
+    def _last_chunk(self, summary: CoreResult, model: str, media: ChatMedia | None = None) -> ChatGenerationChunk:
         _warn_if_partial(summary)
-        return ChatGenerationChunk(message=final_chunk(summary, model=model))
+        images = media.images_metadata() if media else None
+        return ChatGenerationChunk(message=final_chunk(summary, model=model, images=images))
+
+    # ------------------------------------------------------------------ grounding
+
+    def ground(self, image: Any, prompt: str, *, kind: str = "box", convention: str | None = None,
+               instruct: bool = True, **kwargs: Any) -> Grounding:  # fmt: skip
+        """Find things in ``image`` ("find every signature") and return them as typed boxes
+        (``kind="point"``: points) in pixels of that image, whatever the model's convention and
+        however the image was downscaled (:mod:`qwen_vl_core.grounding`). ``image``: a path,
+        URL, bytes, data URL or PIL image; ``instruct=False`` sends ``prompt`` without the JSON
+        format instruction; ``kwargs`` are per-call options (``high_resolution``, ...).
+        ``result.draw(image)`` draws them. Raises ``GroundingParseError`` when the answer holds
+        no readable boxes."""
+        from .grounding import ground
+
+        return ground(self, image, prompt, kind=kind, convention=convention, instruct=instruct, **kwargs)
+
+    async def aground(self, image: Any, prompt: str, *, kind: str = "box", convention: str | None = None,
+                      instruct: bool = True, **kwargs: Any) -> Grounding:  # fmt: skip
+        """Async :meth:`ground`."""
+        from .grounding import aground
+
+        return await aground(self, image, prompt, kind=kind, convention=convention, instruct=instruct, **kwargs)
 
     # ------------------------------------------------------------------ tools and structured output
 

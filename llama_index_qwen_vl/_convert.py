@@ -5,7 +5,12 @@ Content blocks map one-to-one onto parts the core accepts (it resolves and valid
 * ``TextBlock``  -> ``{"type": "text", "text": ...}``
 * ``ImageBlock`` -> ``{"type": "image_url", "image_url": {"url": X, "detail"?}}``, X = bytes | path | URL
 * ``VideoBlock`` -> ``{"type": "video_url", "video_url": {"url": X}, "fps"?}``
+* ``DocumentBlock`` -> ``{"type": "file", ...}`` (data, path or url; its pages are rendered by the core,
+  :mod:`qwen_vl_core.documents.chat_pages`)
 * ``ToolCallBlock`` (assistant) -> an entry of ``tool_calls``; ``ThinkingBlock`` and ``CachePoint`` are not sent.
+
+Images in tool results stay in the tool message here; the core moves them into a user message
+after the tool results (:mod:`qwen_vl_core.tool_media`), as for every caller.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "to_core_messages",
     "image_part",
     "video_part",
+    "document_part",
     "chat_response",
     "usage_kwargs",
     "stream_response",
@@ -89,6 +95,25 @@ def video_part(block: VideoBlock) -> dict[str, Any]:
     return part
 
 
+def document_part(block: DocumentBlock) -> dict[str, Any]:
+    """A ``DocumentBlock`` as a core ``file`` part: its bytes, else its path, else its URL (which
+    the core refuses for remote documents: nothing is downloaded)."""
+    part: dict[str, Any] = {"type": "file"}
+    if block.data is not None:
+        part["base64"] = _binary(block, "data", "resolve_document")
+    elif block.path is not None:
+        part["path"] = str(block.path)
+    elif block.url is not None:
+        part["url"] = str(block.url)
+    else:
+        raise InputValidationError("DocumentBlock has no data, path or url")
+    if block.document_mimetype:
+        part["mime_type"] = block.document_mimetype
+    if block.title and block.title != "input_document":  # LlamaIndex's default title names nothing
+        part["filename"] = block.title
+    return part
+
+
 def _legacy_tool_call(call: Any) -> dict[str, Any]:
     """An OpenAI-style tool call (dict or SDK object) kept in ``additional_kwargs["tool_calls"]``."""
     if not isinstance(call, Mapping):
@@ -127,6 +152,10 @@ def _parts(message: ChatMessage, index: int) -> tuple[list[dict[str, Any]], list
             part = video_part(block)
             parts.append(part)
             media.append(part)
+        elif isinstance(block, DocumentBlock):
+            part = document_part(block)
+            parts.append(part)
+            media.append(part)
         elif isinstance(block, ToolCallBlock):
             calls.append(
                 {
@@ -137,10 +166,9 @@ def _parts(message: ChatMessage, index: int) -> tuple[list[dict[str, Any]], list
             )
         elif isinstance(block, (ThinkingBlock, CachePoint)):
             continue  # reasoning is not sent back; cache points are an Anthropic concept
-        elif isinstance(block, (AudioBlock, DocumentBlock)):
+        elif isinstance(block, AudioBlock):
             raise InputValidationError(
-                f"message {index}: {type(block).__name__} is not supported by Qwen-VL "
-                "(text, images and videos only; render documents to images, e.g. with QwenVLReader)"
+                f"message {index}: {type(block).__name__} is not supported by Qwen-VL (text, images, videos and documents)"
             )
         else:
             raise InputValidationError(f"message {index}: unsupported content block {type(block).__name__}")
@@ -148,20 +176,16 @@ def _parts(message: ChatMessage, index: int) -> tuple[list[dict[str, Any]], list
 
 
 def to_core_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
-    """Convert LlamaIndex messages to the core's message dicts.
+    """Convert LlamaIndex messages to the core's message dicts, one for one.
 
-    Images or videos inside tool results (which the API only takes as text) are sent in a user
-    message right after the run of tool messages, so the model still sees them.
+    A tool result keeps its images, videos and documents; the core sends them in a user message
+    right after the run of tool messages (DashScope takes media in user messages only).
     """
     out: list[dict[str, Any]] = []
-    pending_media: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         role = _ROLES.get(message.role)
         if role is None:
             raise InputValidationError(f"message {index} has unsupported role {message.role!r}")
-        if role != "tool" and pending_media:
-            out.append(_tool_media_message(pending_media))
-            pending_media = []
         parts, calls, media = _parts(message, index)
         kwargs = message.additional_kwargs or {}
         wire: dict[str, Any] = {"role": role}
@@ -171,11 +195,9 @@ def to_core_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
                 raise InputValidationError(
                     f"message {index} is a tool result without additional_kwargs['tool_call_id']"
                 )
-            wire["content"] = "\n".join(p["text"] for p in parts if p["type"] == "text")
+            text = "\n".join(p["text"] for p in parts if p["type"] == "text")
+            wire["content"] = parts if media else text
             wire["tool_call_id"] = call_id
-            if media:
-                pending_media.append({"type": "text", "text": f"Media returned by tool call {call_id}:"})
-                pending_media.extend(media)
         elif role == "assistant":
             if not calls and kwargs.get("tool_calls"):
                 calls = [_legacy_tool_call(c) for c in kwargs["tool_calls"]]
@@ -189,13 +211,7 @@ def to_core_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
         if role != "tool" and kwargs.get("name"):
             wire["name"] = kwargs["name"]
         out.append(wire)
-    if pending_media:
-        out.append(_tool_media_message(pending_media))
     return out
-
-
-def _tool_media_message(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"role": "user", "content": list(parts)}
 
 
 # ---------------------------------------------------------------- results -> responses
@@ -217,14 +233,17 @@ def usage_kwargs(usage: Usage | None) -> dict[str, int]:
     return out
 
 
-def _raw(result: ChatResult) -> dict[str, Any]:
-    return {
+def _raw(result: ChatResult, images: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    raw = {
         "model": result.model,
         "request_id": result.request_id,
         "finish_reason": result.finish_reason,
         "usage": result.usage.to_dict() if result.usage is not None else None,
         "partial": result.partial,
     }
+    if images:
+        raw["images"] = images  # each image's original, sent and model-side size (grounding)
+    return raw
 
 
 def _tool_kwargs(arguments: str) -> dict[str, Any] | str:
@@ -245,17 +264,22 @@ def _blocks(text: str, reasoning: str, usage: Usage | None, calls: Iterable[tupl
     return blocks
 
 
-def chat_response(result: ChatResult, *, finished: bool = True) -> ChatResponse:
+def chat_response(
+    result: ChatResult, *, finished: bool = True, images: list[dict[str, Any]] | None = None
+) -> ChatResponse:
     """An answer: ThinkingBlock (if any), TextBlock, then one ToolCallBlock per call, whose
-    arguments are parsed once ``finished`` (before that, their JSON text so far)."""
+    arguments are parsed once ``finished`` (before that, their JSON text so far). ``images`` (the
+    request's image records) go into ``raw["images"]``."""
     calls = [(c.id, c.name, _tool_kwargs(c.arguments) if finished else c.arguments) for c in result.tool_calls]
     message = ChatMessage(
         role=MessageRole.ASSISTANT, blocks=_blocks(result.text, result.reasoning, result.usage, calls)
     )
-    return ChatResponse(message=message, raw=_raw(result), additional_kwargs=usage_kwargs(result.usage))
+    return ChatResponse(message=message, raw=_raw(result, images), additional_kwargs=usage_kwargs(result.usage))
 
 
-def stream_response(acc: StreamAccumulator, delta: ChatDelta) -> ChatResponse | None:
+def stream_response(
+    acc: StreamAccumulator, delta: ChatDelta, images: list[dict[str, Any]] | None = None
+) -> ChatResponse | None:
     """Fold ``delta`` into ``acc``; the cumulative response LlamaIndex expects from ``stream_chat``,
     or ``None`` when the delta carried nothing to show.
 
@@ -265,7 +289,7 @@ def stream_response(acc: StreamAccumulator, delta: ChatDelta) -> ChatResponse | 
     """
     if not acc.add(delta):
         return None
-    response = chat_response(acc.build(), finished=acc.finished)
+    response = chat_response(acc.build(), finished=acc.finished, images=images)
     response.delta = delta.text
     if delta.reasoning:
         response.additional_kwargs["thinking_delta"] = delta.reasoning

@@ -34,6 +34,8 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model, PydanticProgramMode
 
 from qwen_vl_core import DEFAULT_MODEL, ModelCapabilities, QwenVLClient, StreamAccumulator, get_capabilities
+from qwen_vl_core.chat_media import ChatMedia, aprepare_chat_media, prepare_chat_media
+from qwen_vl_core.grounding import Grounding
 from qwen_vl_core.structured import extract_json, json_schema_format
 from qwen_vl_core.planning import thinking_off_for_call
 from qwen_vl_core.tools import normalize_tool_choice
@@ -66,8 +68,10 @@ _OPTION_FIELDS = (
 class QwenVL(ClientSettings, FunctionCallingLLM):
     """Qwen-VL (Qwen3-VL, Qwen2.5-VL, QVQ, Qwen3.5, qwen-vl-ocr) through DashScope.
 
-    Messages may hold ``TextBlock``, ``ImageBlock`` (url, path, bytes; ``detail``) and
-    ``VideoBlock`` (url, path, bytes; ``fps``). Answers carry the reasoning of thinking models as
+    Messages may hold ``TextBlock``, ``ImageBlock`` (url, path, bytes; ``detail``),
+    ``VideoBlock`` (url, path, bytes; ``fps``) and ``DocumentBlock`` (PDFs, multi-page TIFFs: sent
+    as page images, ``document_pages`` selects pages); images in tool results are sent in a user
+    message after them. ``raw["images"]`` of a response holds each image's sizes. Answers carry the reasoning of thinking models as
     a ``ThinkingBlock`` (streamed as ``additional_kwargs["thinking_delta"]``) and tool calls as
     ``ToolCallBlock``s. Works with any OpenAI-compatible server through ``base_url``.
 
@@ -100,6 +104,10 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
     )
     context_window: int | None = Field(
         default=None, gt=0, description="Override the registry's context window (for unknown models)."
+    )
+    document_pages: list[int] | str | None = Field(
+        default=None,
+        description="Pages of PDFs / TIFFs in DocumentBlocks to send ([1, 3] or '1-3'; default all); also per call.",
     )
 
     def __init__(self, *, client: QwenVLClient | None = None, **data: Any) -> None:
@@ -149,29 +157,49 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
         return to_core_messages(messages), self._options(kwargs)
 
+    def _media(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> tuple[ChatMedia, dict[str, Any]]:
+        """Messages with documents expanded and images resolved once (and their size records),
+        and the options; ``document_pages`` is taken out of the per-call keywords here."""
+        kwargs = dict(kwargs)
+        pages = kwargs.pop("document_pages", self.document_pages)
+        wire, options = self._request(messages, kwargs)
+        media = prepare_chat_media(wire, model=self.model, options=options,
+                                   media_options=self._get_client().media_options, pages=pages)  # fmt: skip
+        return media, options
+
+    async def _amedia(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> tuple[ChatMedia, dict[str, Any]]:
+        """:meth:`_media` with reading, rendering and encoding off the event loop."""
+        kwargs = dict(kwargs)
+        pages = kwargs.pop("document_pages", self.document_pages)
+        wire, options = self._request(messages, kwargs)
+        media = await aprepare_chat_media(wire, model=self.model, options=options,
+                                          media_options=self._get_client().media_options, pages=pages)  # fmt: skip
+        return media, options
+
     # ---------------------------------------------------------------- chat
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        wire, options = self._request(messages, kwargs)
-        result = self._get_client().chat(wire, model=self.model, **options)
-        return chat_response(result)
+        media, options = self._media(messages, kwargs)
+        result = self._get_client().chat(media.messages, model=self.model, **options)
+        return chat_response(result, images=media.images_metadata())
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        wire, options = self._request(messages, kwargs)
-        result = await self._get_client().achat(wire, model=self.model, **options)
-        return chat_response(result)
+        media, options = await self._amedia(messages, kwargs)
+        result = await self._get_client().achat(media.messages, model=self.model, **options)
+        return chat_response(result, images=media.images_metadata())
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        wire, options = self._request(messages, kwargs)
-        deltas = self._get_client().stream(wire, model=self.model, **options)
+        media, options = self._media(messages, kwargs)
+        deltas = self._get_client().stream(media.messages, model=self.model, **options)
+        images = media.images_metadata()
 
         def gen() -> ChatResponseGen:
             acc = StreamAccumulator()
             for delta in deltas:
-                response = stream_response(acc, delta)
+                response = stream_response(acc, delta, images)
                 if response is not None:
                     yield response
 
@@ -179,17 +207,38 @@ class QwenVL(ClientSettings, FunctionCallingLLM):
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        wire, options = self._request(messages, kwargs)
-        deltas = self._get_client().astream(wire, model=self.model, **options)
+        media, options = await self._amedia(messages, kwargs)
+        deltas = self._get_client().astream(media.messages, model=self.model, **options)
+        images = media.images_metadata()
 
         async def gen() -> ChatResponseAsyncGen:
             acc = StreamAccumulator()
             async for delta in deltas:
-                response = stream_response(acc, delta)
+                response = stream_response(acc, delta, images)
                 if response is not None:
                     yield response
 
         return gen()
+
+    # ---------------------------------------------------------------- grounding
+
+    def ground(self, image: Any, prompt: str, *, kind: str = "box", convention: str | None = None,
+               instruct: bool = True, **kwargs: Any) -> Grounding:  # fmt: skip
+        """Find things in ``image`` ("find every signature") and return typed boxes
+        (``kind="point"``: points) in pixels of that image, whatever the model's coordinate
+        convention and however the image was downscaled (:mod:`qwen_vl_core.grounding`).
+        ``image``: a path, URL, bytes or PIL image; ``kwargs`` are per-call options.
+        ``result.draw(image)`` draws them."""
+        from .grounding import ground
+
+        return ground(self, image, prompt, kind=kind, convention=convention, instruct=instruct, **kwargs)
+
+    async def aground(self, image: Any, prompt: str, *, kind: str = "box", convention: str | None = None,
+                      instruct: bool = True, **kwargs: Any) -> Grounding:  # fmt: skip
+        """Async :meth:`ground`."""
+        from .grounding import aground
+
+        return await aground(self, image, prompt, kind=kind, convention=convention, instruct=instruct, **kwargs)
 
     # ---------------------------------------------------------------- completion
 

@@ -37,7 +37,8 @@ from pathlib import PurePath
 from typing import Any
 
 from ..errors import InputValidationError
-from ..media import MediaOptions, ResolvedMedia, resolve_encoded, resolve_image
+from ..media import IMAGE_FORMATS, MediaOptions, ResolvedMedia, detect_format, resolve_encoded, resolve_image
+from ..media.formats import describe_format
 from ..media.sources import decode_data_url
 from ..models import ModelCapabilities, get_capabilities
 from ..tokens import image_pixel_bounds, image_tokens
@@ -342,6 +343,7 @@ def document_parts(
     native: bool = False,
     pages: Any = None,
     used_tokens: int = 0,
+    labels: bool = True,
 ) -> DocumentPages:
     """Expand one ``file`` part into text and page-image parts (see the module docs).
 
@@ -349,7 +351,9 @@ def document_parts(
     ``options`` (:class:`~qwen_vl_core.media.MediaOptions`), as
     :class:`~qwen_vl_core.messages.MediaSettings` does. ``pages`` is the default page selection
     (the part's own ``pages`` wins). ``used_tokens``: image tokens of documents already in the
-    request, counted against the context window with these pages. Image parts hold the resolved
+    request, counted against the context window with these pages. ``labels=False`` leaves out the
+    ``Page n:`` line before each image (for a tool result, whose images are moved to a user
+    message: the header names the pages, in order). Image parts hold the resolved
     page (``{"type": "image", "image": ResolvedMedia}``), which the message builder sends as is.
     """
     source = _document_input(part)
@@ -367,7 +371,9 @@ def document_parts(
     render = RenderSettings(budget_pixels=budget, password=password)
     spec = part.get("pages", pages)
     assert source.item is not None
-    label = source.label if source.label != "<document>" or isinstance(source.item, str) else "<document>"
+    label = source.label  # the file name given, else the path, else "<document>"
+    if isinstance(source.item, bytes):
+        _check_kind(source.item, label, source.mime)
     with _pages_of(source.item, render, label, settings.options) as refs:
         total = len(refs)
         chosen = _select(spec, total, repr(label))
@@ -375,7 +381,8 @@ def document_parts(
         name = PurePath(label).name if label != "<document>" else "document"
         what = {"pdf": "PDF", "tiff": "TIFF"}.get(kind, "image")
         out = DocumentPages(
-            [_text(f"Document {name!r} ({what}), page{'s' if len(chosen) != 1 else ''} {_span(chosen)} of {total}:", native)],
+            [_text(f"Document {name!r} ({what}), page{'s' if len(chosen) != 1 else ''} {_span(chosen)} of {total}"
+                   f"{':' if labels or len(chosen) == 1 else ', one image per page in this order'}", native)],
             label, total,
         )  # fmt: skip
         for i, number in enumerate(chosen):
@@ -390,7 +397,7 @@ def document_parts(
                 per_page = out.tokens / (i + 1)
                 estimate = out.tokens + round(per_page * (len(chosen) - i - 1))
                 raise _too_many(label, caps, len(chosen), estimate, per_page, used_tokens, bool(settings.high_resolution))
-            if len(chosen) > 1 or total > 1:
+            if labels and (len(chosen) > 1 or total > 1):
                 out.parts.append(_text(f"Page {number}:", native))
             own = {key: part[key] for key in ("min_pixels", "max_pixels") if key in part}
             out.parts.append({"image": media, **own} if native else {"type": "image", "image": media, **own})
@@ -410,6 +417,18 @@ def _pages_of(item: str | bytes, render: RenderSettings, label: str, options: Me
                 "(pip install 'qwen-vl-integrations[pdf]', which installs pypdfium2)"
             ) from None
         raise
+
+
+def _check_kind(data: bytes, label: str, mime: str | None) -> None:
+    """A document's bytes must be a PDF or an image format the model reads (TIFF included)."""
+    info = detect_format(data)
+    if info is not None and (info[1] == "PDF" or (info[0] == "image" and info[1] in IMAGE_FORMATS)):
+        return
+    what = mime or describe_format(info)
+    raise InputValidationError(
+        f"document {label!r} ({what}) is not a PDF, an image or a text file: Qwen-VL reads documents as page "
+        "images; convert it to PDF first"
+    )
 
 
 def _text(text: str, native: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import re
 from typing import Callable, NamedTuple
 
 from .endpoints import RecordedRequest
-from .messages import all_urls, message_texts
+from .messages import all_urls, content_parts, is_image, is_video, message_texts
 
 DATA_URI_LIMIT = 10485760  # characters of one data URL
 
@@ -21,6 +21,9 @@ THINKING_WITH_FORMAT = "The response_format parameter is not supported when enab
 OSS_HEADER_REQUIRED = (
     "The provided URL does not appear to be valid. oss:// URLs need the header X-DashScope-OssResourceResolve: enable."
 )
+
+
+MEDIA_ONLY_IN_USER = "image parts are only accepted in user messages"
 
 
 class Problem(NamedTuple):
@@ -44,6 +47,18 @@ def media_error(rec: RecordedRequest, messages: list, uploaded: Callable[[str], 
                 return OSS_HEADER_REQUIRED
             if not uploaded(url):
                 return f"Failed to download multimodal content: {url} does not exist (was it uploaded?)"
+    return None
+
+
+def role_error(messages: list) -> str | None:
+    """Image and video parts outside ``user`` messages (a tool, system or assistant message): DashScope
+    refuses them with HTTP 400."""
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "user":
+            continue
+        if any(is_image(part) or is_video(part) for part in content_parts(message)):
+            return f"Invalid content in messages[{index}] (role {role!r}): {MEDIA_ONLY_IN_USER}."
     return None
 
 
@@ -73,7 +88,7 @@ def check_compatible(rec: RecordedRequest, uploaded: Callable[[str], bool]) -> P
         return fail(400, THINKING_WITH_FORMAT)
     if fmt_type == "json_object" and not any("json" in t.lower() for t in message_texts(messages)):
         return fail(400, JSON_WORD_REQUIRED)
-    problem = media_error(rec, messages, uploaded)
+    problem = role_error(messages) or media_error(rec, messages, uploaded)
     if problem:
         return fail(400, problem)
     return None
@@ -99,7 +114,7 @@ def check_native(rec: RecordedRequest, uploaded: Callable[[str], bool]) -> Probl
         return fail(400, "Input messages must be a non-empty list.")
     if model.lower().startswith("qvq") and not rec.wants_stream:
         return fail(400, QVQ_STREAM_ONLY)
-    problem = media_error(rec, messages, uploaded)
+    problem = role_error(messages) or media_error(rec, messages, uploaded)
     if problem:
         return fail(400, problem)
     return None

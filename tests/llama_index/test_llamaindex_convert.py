@@ -27,6 +27,7 @@ from llama_index_qwen_vl._convert import (
     usage_kwargs,
 )
 from qwen_vl_core import ChatDelta, ChatResult, InputValidationError, StreamAccumulator, ToolCall, ToolCallDelta, Usage
+from qwen_vl_core.messages import MediaSettings, normalize_messages
 
 
 def test_text_only_message_becomes_a_plain_string():
@@ -109,10 +110,14 @@ def test_images_from_tools_follow_the_tool_messages_as_user_media():
             ChatMessage(role="user", content="what do you see?"),
         ]
     )
-    assert [m["role"] for m in out] == ["assistant", "tool", "tool", "user", "user"]
-    assert out[1] == {"role": "tool", "content": "one", "tool_call_id": "a"}
-    assert out[3]["content"][0]["text"] == "Media returned by tool call a:"
-    assert out[3]["content"][1] == {"type": "image_url", "image_url": {"url": png}}
+    # the adapter keeps them in the tool message; the core's one rule moves them (qwen_vl_core.tool_media)
+    assert [m["role"] for m in out] == ["assistant", "tool", "tool", "user"]
+    assert out[1]["content"][1] == {"type": "image_url", "image_url": {"url": png}}
+    wire = normalize_messages(out, MediaSettings(model="qwen3-vl-plus")).messages
+    assert [m["role"] for m in wire] == ["assistant", "tool", "tool", "user", "user"]
+    assert wire[1] == {"role": "tool", "content": "one", "tool_call_id": "a"}
+    assert wire[3]["content"][0]["text"] == "Image returned by tool call a (snap):"
+    assert wire[3]["content"][1]["type"] == "image_url"
 
 
 def test_unsupported_inputs_fail_before_any_request():
