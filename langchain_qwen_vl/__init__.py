@@ -22,6 +22,8 @@ from .chat_models import ChatQwenVL
 from .document_loaders import QwenVLDocumentLoader
 from .extractor import DEFAULT_EXTRACTION_PROMPT, ExtractionError, QwenVLExtractor
 from .image_tool import ImageQuestion, QwenVLImageTool
+from .page_rows import documents_from_rows
+from .rate_limiters import QwenVLRateLimiter
 
 __all__ = [
     "ChatQwenVL",
@@ -32,6 +34,8 @@ __all__ = [
     "DEFAULT_EXTRACTION_PROMPT",
     "QwenVLImageTool",
     "ImageQuestion",
+    "QwenVLRateLimiter",
+    "documents_from_rows",
     "QwenVLError",
     "APIError",
     "APIConnectionError",

@@ -35,7 +35,7 @@ def read_pages(
     concurrency: int = 2,
     in_flight: int = 16,
     pages_per_batch: int = 8,
-    num_cpus: float = 1.0,
+    num_cpus: float = 0.5,
     runtime_env: Mapping[str, Any] | None = None,
 ) -> Any:
     """A ``ray.data.Dataset`` with one row per page of ``inputs`` (see
@@ -50,7 +50,9 @@ def read_pages(
     ``bytes`` and ``path`` columns of ``ray.data.read_binary_files(..., include_paths=True)``).
 
     Two stages: files are expanded into pages (counted, not rendered), so a long PDF's pages are
-    spread over the workers; then an actor pool of ``concurrency`` actors (``num_cpus`` each)
+    spread over the workers; then an actor pool of ``concurrency`` actors (``num_cpus`` each,
+    default half a CPU: an actor mostly waits for answers, its CPU work is rendering pages; whole
+    CPUs for every actor would leave none for an upstream stage such as ``read_binary_files``)
     loads, renders and sends each page, ``in_flight`` requests at a time per actor, batches of
     ``pages_per_batch`` pages. Paths are read again where their pages are rendered, so rendered
     pages never travel through the object store (a dataset of bytes carries each file's bytes once
@@ -108,9 +110,12 @@ def read_pages(
         paths = [p for p in expand_inputs(inputs, recursive=recursive, fs=fs) if isinstance(p, str)]
         if not paths:
             raise ValueError(f"no files to read in {inputs!r}")
-        files = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=min(len(paths), 64))
-    # counting pages is light I/O: it takes no CPU slot, so it never waits for the actors to give one back
-    pages = files.flat_map(expand_file, fn_kwargs={"spec": spec}, num_cpus=0, runtime_env=env)
+        blocks = min(len(paths), max(8 * concurrency, math.ceil(len(paths) / 32)))  # at most 32 files a task
+        files = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+    # Counting pages is light I/O: it takes no CPU slot (so it never waits for the actors to give
+    # one back), and at most as many tasks run at once as there are actors.
+    pages = files.flat_map(expand_file, fn_kwargs={"spec": spec}, num_cpus=0, runtime_env=env,
+                           **_task_pool(concurrency))  # fmt: skip
     calls = math.ceil(in_flight / pages_per_batch) + 1  # batches per actor at once: keeps in_flight busy
     return pages.map_batches(
         PageReader,
@@ -121,6 +126,16 @@ def read_pages(
         runtime_env=env,
         **_actor_pool(concurrency, calls),
     )
+
+
+def _task_pool(size: int) -> dict[str, Any]:
+    """At most ``size`` tasks of a stage at once."""
+    try:
+        from ray.data import TaskPoolStrategy
+
+        return {"compute": TaskPoolStrategy(size=size)}
+    except ImportError:  # Ray before TaskPoolStrategy
+        return {"concurrency": size}
 
 
 def _actor_pool(size: int, calls: int) -> dict[str, Any]:
