@@ -94,7 +94,7 @@ def read_pages(
         page_format=page_format,
         password=password,
         client=client_settings,
-        cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
+        cache_dir=os.path.abspath(os.fspath(cache_dir)) if cache_dir is not None else None,  # workers' cwd differs
         in_flight=in_flight,
         chunk_pages=pages_per_batch,
         filesystem=fs,
@@ -111,7 +111,10 @@ def read_pages(
         if not paths:
             raise ValueError(f"no files to read in {inputs!r}")
         blocks = min(len(paths), max(8 * concurrency, math.ceil(len(paths) / 32)))  # at most 32 files a task
-        files = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+        # workers read absolute paths (their working directory is not this one); rows name files as given
+        where = [os.path.abspath(p) if fs is None else p for p in paths]
+        files = ray.data.from_items([{"path": w, "source": p} for w, p in zip(where, paths)],
+                                    override_num_blocks=blocks)  # fmt: skip
     # Counting pages is light I/O: it takes no CPU slot (so it never waits for the actors to give
     # one back), and at most as many tasks run at once as there are actors.
     pages = files.flat_map(expand_file, fn_kwargs={"spec": spec}, num_cpus=0, runtime_env=env,

@@ -72,14 +72,15 @@ class ReadSpec:
 
 
 def expand_file(row: dict[str, Any], spec: ReadSpec) -> list[dict[str, Any]]:
-    """One file row (``path``, and ``bytes`` when the dataset carries the files) -> its page rows:
-    ``source``, ``first``, ``count``, ``total``, ``failure`` (a JSON result row when the file cannot
-    be opened, else ""), and ``data`` (the file's bytes, one row per ``chunk_pages`` pages) for
-    rows that carry bytes. Rows for files on a filesystem carry one page each and no bytes: the
-    page is read again where it is rendered."""
+    """One file row (``path``, ``source`` naming it as the user gave it, and ``bytes`` when the
+    dataset carries the files) -> its page rows: ``source``, ``path``, ``first``, ``count``,
+    ``total``, ``failure`` (a JSON result row when the file cannot be opened, else ""), and ``data``
+    (the file's bytes, one row per ``chunk_pages`` pages) for rows that carry bytes. Rows for files
+    on a filesystem carry one page each and no bytes: the page is read again where it is rendered."""
     data = row.get("bytes")
-    source = str(row.get("path") or "<bytes>")
-    item: str | bytes = bytes(data) if data is not None else source
+    path = str(row.get("path") or "<bytes>")
+    source = str(row.get("source") or path)
+    item: str | bytes = bytes(data) if data is not None else path
     fs = spec.filesystem if data is None else None
     client = QwenVLClient(api_key="not-used-for-counting", **spec.client)
     try:
@@ -88,14 +89,15 @@ def expand_file(row: dict[str, Any], spec: ReadSpec) -> list[dict[str, Any]]:
             total = len(pages)
     except Exception as exc:  # the file cannot be opened: one failed row, nothing sent
         failure = failure_row(source, exc, mode=spec.mode, model=spec.model)
-        out = {"source": source, "first": 0, "count": 0, "total": 0, "failure": json.dumps(failure)}
+        out = {"source": source, "path": path, "first": 0, "count": 0, "total": 0, "failure": json.dumps(failure)}
         if data is not None:
             out["data"] = b""
         return [out]
     step = spec.chunk_pages if data is not None else 1
     rows = []
     for first in range(1, total + 1, step):
-        out = {"source": source, "first": first, "count": min(step, total - first + 1), "total": total, "failure": ""}
+        out = {"source": source, "path": path, "first": first, "count": min(step, total - first + 1), "total": total,
+               "failure": ""}  # fmt: skip
         if data is not None:
             out["data"] = item
         rows.append(out)
@@ -142,7 +144,7 @@ class PageReader:
         if self._limit is None:
             self._limit = _Gate(self._spec.in_flight, self)
         # consecutive rows of one file are read from one opening of it
-        groups = [list(group) for _, group in groupby(rows, key=lambda r: (r["source"], r.get("data") is not None))]
+        groups = [list(group) for _, group in groupby(rows, key=lambda r: (r["path"], r.get("data") is not None))]
         out: list[dict[str, Any]] = []
         for done in await asyncio.gather(*(self._file(group) for group in groups)):
             out.extend(done)
@@ -154,9 +156,9 @@ class PageReader:
         if not rows:
             return failed
         first = rows[0]
-        wanted = sorted({n for r in rows for n in range(r["first"], r["first"] + r["count"])})
+        wanted = {n for r in rows for n in range(r["first"], r["first"] + r["count"])}
         data = first.get("data")
-        item: str | bytes = data if data is not None else first["source"]
+        item: str | bytes = data if data is not None else first["path"]
         fs = self._spec.filesystem if data is None else None
         context = file_pages(item, self._pipeline.render, label=first["source"], fs=fs, policy=self._policy)
         try:
@@ -165,10 +167,10 @@ class PageReader:
             return failed + [
                 failure_row(first["source"], exc, page=n, total_pages=first["total"], mode=self._spec.mode,
                             model=self._spec.model)  # fmt: skip
-                for n in wanted
+                for n in sorted(wanted)
             ]
         try:
-            chosen = [ref for ref in pages if ref.number in set(wanted)]
+            chosen = [ref for ref in pages if ref.number in wanted]
             results = await asyncio.gather(*(self._page(ref) for ref in chosen))
         finally:
             await asyncio.to_thread(context.__exit__, None, None, None)
