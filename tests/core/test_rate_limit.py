@@ -136,6 +136,8 @@ def test_settings_are_checked_and_a_limiter_refuses_to_be_pickled():
         RateLimiter(requests_per_minute=10, burst_requests=0)
     with pytest.raises(TypeError, match="shared_rate_limiter"):
         pickle.dumps(RateLimiter(requests_per_minute=10))
+    with pytest.raises(TypeError, match="shared_rate_limiter"):  # nor a client holding one: refused, not lost
+        pickle.dumps(QwenVLClient(api_key="sk-x", rate_limit=RateLimiter(requests_per_minute=10)))
     assert isinstance(RateLimiter(), RateLimit)
     assert RateLimiter(60, 1000).config()["tokens_per_minute"] == 1000
 

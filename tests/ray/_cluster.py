@@ -13,9 +13,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 NUM_CPUS = 2
-
-
-_users = 0
+_users = 0  # fixtures sharing the running Ray
 
 
 def acquire(env_vars: dict[str, str]) -> None:
@@ -51,13 +49,14 @@ def _start(env_vars: dict[str, str]) -> None:
     from ray.data import DataContext
 
     logging.getLogger("ray").setLevel(logging.WARNING)  # no per-operator metrics in test reports
-
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
 
 
-def fixture(dashscope_server):  # the body of a session fixture: see tests/ray/conftest.py
+def fixture(dashscope_server):
+    """The body of a session fixture (tests/ray/conftest.py, the README test): Ray's workers get the
+    fake key and the session's DashScope server through the job's environment."""
     from tests.conftest import FAKE_API_KEY
 
     acquire({"DASHSCOPE_API_KEY": FAKE_API_KEY, "DASHSCOPE_BASE_URL": dashscope_server.url})

@@ -3,7 +3,6 @@ page rows to result rows through one long-lived actor object, and rows back to D
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pickle
 
