@@ -113,9 +113,10 @@ def test_429s_and_5xx_under_one_cluster_wide_limit(cluster, tmp_path):
     assert stats["pauses"] == 1 and stats["backoffs"] == 1 and stats["granted"] == 19
     # the limit held at the server: at most 10 a second (+1 the burst, +1 arrival jitter)
     assert _support.max_in_window(pages.arrivals, 1.0) <= 12
-    # and the Retry-After paused every worker: nothing arrived for the second after the 429
+    # and the Retry-After paused every worker: nothing arrived for the second after the 429 (but a
+    # request that had been let through just before the pause reached the limiter's actor)
     [t429] = paused_at
-    assert not [t for t in pages.arrivals if t429 + 0.05 < t < t429 + 0.95]
+    assert not [t for t in pages.arrivals if t429 + 0.2 < t < t429 + 0.95]
     limit.close()
 
 

@@ -147,3 +147,24 @@ def test_rows_round_trip_to_documents_for_both_frameworks():
     assert len(info.value.documents) == 1 and info.value.failures[0].where() == "scans/a.pdf page 3"
     [li] = li_documents(table.to_pandas(), on_error="skip")
     assert (li.id_, li.text, li.metadata["page_label"]) == ("scans/a.pdf#page=2", "hello", "2")
+
+
+def test_files_on_a_pyarrow_or_fsspec_filesystem(tmp_path, dashscope, keyed):
+    import pyarrow.fs as pafs
+
+    from qwen_vl_core.documents.ray_data.read import _filesystem
+
+    fs, paths = _filesystem(pafs.LocalFileSystem(), [str(tmp_path)])
+    assert type(fs).__name__ == "ArrowFSWrapper" and paths == [str(tmp_path)]
+    assert _filesystem(None, ["file://" + str(tmp_path)]) == (None, [str(tmp_path)])
+    fs2, path2 = _filesystem(None, "memory://bucket/scans")
+    assert type(fs2).__name__ == "MemoryFileSystem" and path2 == "/bucket/scans"
+    with pytest.raises(ValueError, match="mix local paths and remote URLs"):
+        _filesystem(None, ["a.pdf", "s3://bucket/b.pdf"])
+
+    dashscope.responder = _support.Pages()
+    path = _support.pdf(tmp_path / "f1.pdf", 1, 2)
+    spec = spec_for(dashscope, filesystem=fs)  # pages read through the filesystem, not open()
+    rows = expand_file({"path": str(path)}, spec)
+    out = PageReader(spec)(_batch(rows)).to_pylist()
+    assert [(r["page"], r["text"]) for r in out] == [(1, _support.answer(1, 1)), (2, _support.answer(1, 2))]
