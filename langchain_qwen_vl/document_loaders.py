@@ -14,8 +14,15 @@ from typing import Any, Literal
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 from pydantic import SecretStr
+
 from qwen_vl_core import DEFAULT_MODEL, QwenVLClient
-from qwen_vl_core.documents import DocumentPipeline, PageFailure, PageResult, progress_bar
+from qwen_vl_core.documents import (
+    DocumentPipeline,
+    PageFailure,
+    PageResult,
+    progress_bar,
+)
+from qwen_vl_core.transport import DEFAULT_TIMEOUT
 
 __all__ = ["QwenVLDocumentLoader"]
 
@@ -89,7 +96,7 @@ class QwenVLDocumentLoader(BaseLoader):
         region: str | None = None,
         base_url: str | None = None,
         workspace: str | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 2,
         allowed_dirs: list[str] | None = None,
         num_workers: int = 4,

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from qwen_vl_core.config import API_KEY_ENV, REGIONS
 from qwen_vl_core.errors import ConfigurationError
+from qwen_vl_core.transport import DEFAULT_TIMEOUT
 
 __all__ = [
     "EXIT_OK",
@@ -136,7 +137,13 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"read the API key from this environment variable instead of {API_KEY_ENV}",
     )
-    group.add_argument("--timeout", type=float, metavar="S", default=120.0, help="seconds per HTTP request (default 120)")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per network operation (default {DEFAULT_TIMEOUT:g}, above the server's 180 s limit)",
+    )
 
 
 def api_key_from_args(args: argparse.Namespace) -> str | None:

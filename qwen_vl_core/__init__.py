@@ -10,17 +10,26 @@ from .errors import (
     BadRequestError,
     ConfigurationError,
     ContentModerationError,
+    EmptyResponseError,
     IncompleteStreamError,
     InputValidationError,
     NotFoundError,
     PermissionDeniedError,
     QwenVLError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
 )
 from .models import DEFAULT_MODEL, ModelCapabilities, get_capabilities
 from .tokens import image_tokens, video_tokens
-from .types import ChatDelta, ChatResult, StreamAccumulator, ToolCall, ToolCallDelta, Usage
+from .types import (
+    ChatDelta,
+    ChatResult,
+    StreamAccumulator,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 __all__ = [
     "__version__",
@@ -46,6 +55,8 @@ __all__ = [
     "ConfigurationError",
     "ContentModerationError",
     "IncompleteStreamError",
+    "EmptyResponseError",
+    "ResponseTooLargeError",
     "InputValidationError",
     "NotFoundError",
     "PermissionDeniedError",
