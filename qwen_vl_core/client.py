@@ -406,7 +406,7 @@ class QwenVLClient:
     def astream(self, messages: Messages, *, model: str, **options: Any) -> AsyncIterator[ChatDelta]:
         """Like :meth:`stream`. Text-only messages are checked at once; messages with media to
         read or encode are prepared off the event loop when iteration starts (errors surface there)."""
-        if not _media_work(messages):
+        if not _needs_media_work(messages):
             return self._astream_prepared(self.prepare(messages, model=model, stream=True, **options))
         return self._astream_media(messages, model, options)
 
@@ -421,7 +421,7 @@ class QwenVLClient:
         clients and sized to the CPU cores, so the event loop keeps serving other requests and a
         large ``abatch`` prepares at most that many images at once. Text-only messages (and remote
         URLs, media resolved already) are prepared on the loop: there is nothing to wait for."""
-        if not _media_work(messages):
+        if not _needs_media_work(messages):
             return self.prepare(messages, model=model, stream=stream, **options)
         import asyncio
         import contextvars
@@ -529,7 +529,6 @@ def _warn_partial(result: ChatResult) -> ChatResult:
 # -------------------------------------------------------------------- media preparation off the loop
 
 _MEDIA_POOL: Any = None  # (ThreadPoolExecutor, pid of the process that made it)
-_MEDIA_KEYS = ("image_url", "video_url", "image", "video", "url")
 
 
 def _media_pool() -> Any:
@@ -547,30 +546,7 @@ def _media_pool() -> Any:
     return pool[0]
 
 
-def _media_work(messages: Any) -> bool:
-    """Whether preparing ``messages`` may read, decode or encode media: any part that is not text,
-    a remote URL (passed through) or media resolved already. Malformed input counts as no work
-    (``prepare`` refuses it at once)."""
-    from .media import ResolvedMedia, is_remote_url
+def _needs_media_work(messages: Any) -> bool:
+    from .chat_media import needs_media_work  # chat_media reaches the document pipeline, which imports this module
 
-    if isinstance(messages, str) or not isinstance(messages, Sequence):
-        return False
-    for message in messages:
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if content is None or isinstance(content, str):
-            continue
-        parts = [content] if isinstance(content, Mapping) or not isinstance(content, Sequence) else content
-        for part in parts:
-            if isinstance(part, (str, ResolvedMedia)):
-                continue
-            if not isinstance(part, Mapping):
-                return True
-            kind = part.get("type")
-            if kind == "text" or (kind is None and "text" in part):
-                continue
-            source = next((part[key] for key in _MEDIA_KEYS if part.get(key) is not None), None)
-            if isinstance(source, Mapping):
-                source = source.get("url")
-            if not is_remote_url(source):
-                return True
-    return False
+    return needs_media_work(messages)

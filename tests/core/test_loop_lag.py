@@ -176,7 +176,7 @@ def test_astream_prepares_media_off_the_loop_and_reports_errors_when_iterated(cl
 
 
 def test_media_work_detection():
-    work = client_module._media_work
+    from qwen_vl_core.chat_media import needs_media_work as work
     assert not work("hello")
     assert not work([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None}])
     assert not work([{"role": "user", "content": [{"type": "text", "text": "a"}, "b", {"text": "c"}]}])
