@@ -28,7 +28,7 @@ from typing import Any
 from .documents.chat_pages import document_parts
 from .media import MediaOptions, ResolvedMedia, is_remote_url, resolve_image
 from .messages import MediaSettings, _classify, _pixels
-from .grounding import ImageRecord
+from .grounding.types import ImageRecord
 
 __all__ = ["ChatMedia", "prepare_chat_media", "aprepare_chat_media", "needs_media_work"]
 
