@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -174,6 +175,8 @@ class Response:
         return self.headers.get("x-dashscope-partialresponse", "").lower() == "true"
 
 
+_CLIENT_LOCK = threading.Lock()
+
 class Transport:
     """Sends requests and streams SSE over shared, pooled httpx clients, retrying by one policy.
 
@@ -215,9 +218,13 @@ class Transport:
     # clients are created lazily, so a sync user never builds an async pool and vice versa
     @property
     def client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout, limits=self._limits)
-        return self._client
+        client = self._client
+        if client is None:
+            with _CLIENT_LOCK:  # threads calling at once build one pool, not one each
+                if self._client is None:
+                    self._client = httpx.Client(timeout=self.timeout, limits=self._limits)
+                client = self._client
+        return client
 
     @property
     def async_client(self) -> httpx.AsyncClient:

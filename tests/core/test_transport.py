@@ -384,3 +384,31 @@ def test_sse_bytes_split_anywhere_decode_the_same():
         decoder = SSEDecoder()
         got = [p for i in range(0, len(raw), size) for p in decoder.feed_bytes(raw[i : i + size])]
         assert got + decoder.flush_bytes() == whole + ["tail"], size
+
+
+def test_threads_asking_for_the_sync_client_at_once_share_one_pool(monkeypatch):
+    """The first calls of a threaded reader used to build one pool (and load the CA bundle) per thread."""
+    import threading
+    import time as _time
+
+    from qwen_vl_core import transport as transport_module
+
+    made = []
+    real = transport_module.httpx.Client
+
+    class Slow(real):  # a slow constructor widens the race window
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            _time.sleep(0.05)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(transport_module.httpx, "Client", Slow)
+    t = transport_module.Transport()
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(t.client)) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(made) == 1 and len({id(c) for c in seen}) == 1
+    t.close()
