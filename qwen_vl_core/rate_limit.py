@@ -38,7 +38,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
@@ -271,41 +271,32 @@ class RateLimiter:
             self._stats["granted"] += 1
             return True
 
-    def acquire(self, tokens: int = 0) -> None:
-        """Wait (blocking this thread) until a request of ``tokens`` may start."""
+    def _waits(self, tokens: int) -> Iterator[float]:
+        """The one acquire loop: yields how long to sleep, returns once the request may start.
+        A booking that a 429 invalidated while waiting is booked again."""
         asked = self._clock()
         while True:
             with self._lock:
                 booking = self._book(tokens, self._clock(), wait=True)
             assert booking is not None
-            while True:
+            while self._valid(booking):
                 remaining = booking.start - self._clock()
-                if not self._valid(booking):
-                    break
                 if remaining <= 0:
                     self._granted(asked)
                     return
-                time.sleep(min(remaining, _SLICE))
+                yield min(remaining, _SLICE)
             with self._lock:
                 self._stats["rebooked"] += 1
 
+    def acquire(self, tokens: int = 0) -> None:
+        """Wait (blocking this thread) until a request of ``tokens`` may start."""
+        for delay in self._waits(tokens):
+            time.sleep(delay)
+
     async def aacquire(self, tokens: int = 0) -> None:
         """Wait on the running event loop until a request of ``tokens`` may start."""
-        asked = self._clock()
-        while True:
-            with self._lock:
-                booking = self._book(tokens, self._clock(), wait=True)
-            assert booking is not None
-            while True:
-                remaining = booking.start - self._clock()
-                if not self._valid(booking):
-                    break
-                if remaining <= 0:
-                    self._granted(asked)
-                    return
-                await asyncio.sleep(min(remaining, _SLICE))
-            with self._lock:
-                self._stats["rebooked"] += 1
+        for delay in self._waits(tokens):
+            await asyncio.sleep(delay)
 
 
 # -------------------------------------------------------------------- request cost

@@ -7,11 +7,11 @@ which every reader, PDFium included, still opens. Page n is the size of page n o
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
 from pathlib import Path
 
 from tests.support.llama_index import PAGE_WIDTH, page_height
+from tests.support.pdfs import write_pdf
 
 # ISO 32000-1, 7.6.3.3, algorithm 2: the padding string.
 _PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
@@ -73,20 +73,7 @@ def encrypted_pdf(path: Path, pages: int, password: str, owner_password: str = "
         sealed = _rc4(_object_key(key, number), content)
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R >>" % (width, height, number))
         objects.append(b"<< /Length %d >>\nstream\n" % len(sealed) + sealed + b"\nendstream")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(
-        b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 3 0 R /ID [" % (len(objects) + 1)
-        + _hex(_FILE_ID) * 2
-        + b"] >>\nstartxref\n%d\n%%%%EOF\n" % xref
-    )
-    path.write_bytes(out.getvalue())
+    trailer = b"/Encrypt 3 0 R /ID [" + _hex(_FILE_ID) * 2 + b"] "
+    data = write_pdf(objects, trailer=trailer, version=b"1.4")
+    path.write_bytes(data)
     return path

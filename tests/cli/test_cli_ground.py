@@ -26,13 +26,6 @@ def form(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def cli_env(dashscope, monkeypatch, api_key):
-    monkeypatch.setenv("DASHSCOPE_BASE_URL", dashscope.url)
-    monkeypatch.setenv("DASHSCOPE_API_KEY", api_key)
-    return dashscope
-
-
 def call(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -17,18 +17,6 @@ from tests.support.mp4_samples import write_mp4
 OUTPUT_DIR = Path("output") / "qwen-vl"
 
 
-@pytest.fixture
-def cli_env(dashscope, monkeypatch, api_key):
-    monkeypatch.setenv("DASHSCOPE_BASE_URL", dashscope.url)
-    monkeypatch.setenv("DASHSCOPE_API_KEY", api_key)
-    return dashscope
-
-
-@pytest.fixture
-def png() -> Path:
-    path = Path("cat.png").resolve()
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(path)
-    return path
 
 
 def call(capsys, *argv: str) -> tuple[int, str, str]:

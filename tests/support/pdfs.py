@@ -11,10 +11,11 @@ from PIL import Image, ImageDraw
 A4_PT = (595.0, 842.0)
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    """A PDF from numbered objects (object 1 is the catalog); offsets and xref computed here."""
+def write_pdf(objects: list[bytes], *, trailer: bytes = b"", version: bytes = b"1.7") -> bytes:
+    """A PDF from numbered objects (object 1 is the catalog); offsets and xref computed here.
+    ``trailer`` adds entries to the trailer dictionary (e.g. ``/Encrypt 3 0 R /ID [...]``)."""
     out = io.BytesIO()
-    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    out.write(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
         offsets.append(out.tell())
@@ -23,7 +24,7 @@ def _pdf(objects: list[bytes]) -> bytes:
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R " % (len(objects) + 1) + trailer + b">>\nstartxref\n%d\n%%%%EOF\n" % xref)
     return out.getvalue()
 
 
@@ -53,7 +54,7 @@ def vector_pdf(path: Path, pages: int, size: tuple[float, float] = A4_PT) -> Pat
             b"/Contents %d 0 R >>" % (width, height, 5 + 2 * i)
         )
         objects.append(_stream(content))
-    path.write_bytes(_pdf(objects))
+    path.write_bytes(write_pdf(objects))
     return path
 
 
@@ -106,7 +107,7 @@ def jpeg_page_pdf(
         _stream(content),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    path.write_bytes(_pdf(objects))
+    path.write_bytes(write_pdf(objects))
     return path
 
 
@@ -118,5 +119,5 @@ def jpeg_bytes(size: tuple[int, int] = (400, 560), quality: int = 85) -> bytes:
 
 def empty_pdf(path: Path) -> Path:
     """A well-formed PDF with no pages."""
-    path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]))
+    path.write_bytes(write_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]))
     return path
