@@ -46,14 +46,15 @@ def _message(image) -> list[dict]:
     return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": str(image)}}, "Describe."]}]
 
 
-def _one_preparation(client: QwenVLClient, photo: Path) -> float:
+def _preparations(client: QwenVLClient, photo: Path) -> list[float]:
+    """Three timings of one photo's preparation (decode, resize, encode) on this thread."""
     samples = []
     for _ in range(3):
         start = time.perf_counter()
         req = client.prepare(_message(photo), model=MODEL, stream=False)
         samples.append(time.perf_counter() - start)
     assert req.wire.media[0].resized  # real work: decode, resize, encode
-    return statistics.median(samples)
+    return samples
 
 
 async def _longest_gap(work) -> float:
@@ -81,7 +82,8 @@ async def _longest_gap(work) -> float:
 
 
 def test_photos_are_prepared_without_stalling_the_loop(client, photo):
-    one = _one_preparation(client, photo)
+    samples = _preparations(client, photo)
+    one, fastest = statistics.median(samples), min(samples)
 
     async def on_the_loop() -> None:  # control: what the ticker sees when the work blocks the loop
         client.prepare(_message(photo), model=MODEL, stream=False)
@@ -100,7 +102,7 @@ def test_photos_are_prepared_without_stalling_the_loop(client, photo):
         return blocked, offloaded
 
     blocked, offloaded = asyncio.run(measure())
-    assert blocked > 0.8 * one  # the measurement does see a stall
+    assert blocked > 0.8 * fastest  # the measurement does see a stall (at least one whole preparation)
     assert offloaded < 0.5 * one, (offloaded, one)
 
 
